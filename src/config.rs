@@ -1,0 +1,360 @@
+//! Command line and configuration: flags or environment (`.env` honoured), checked once at
+//! start-up. A missing or bad setting is one line naming the variable.
+
+use crate::meetings::EmbedPlan;
+use crate::store::PoolOptions;
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// EnableX's API root used when `ENABLEX_API_URL` is not set.
+pub const DEFAULT_API_URL: &str = "https://api.enablex.io/video/v1";
+
+/// roomgate: EnableX video meetings behind a safe REST API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "roomgate",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `serve`'s flags, so that `roomgate --sandbox` is `roomgate serve --sandbox`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at start-up")]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Run only the EnableX sandbox, for tests, benchmarks and front-end work.
+    Sandbox(SandboxArgs),
+}
+
+/// Settings for `roomgate serve`. Values are checked by [`Config::from_args`], not by clap,
+/// so that every problem is reported the same way.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Run a built-in EnableX sandbox in this process instead of calling EnableX.
+    #[arg(long)]
+    pub sandbox: bool,
+    #[arg(long, env = "ENABLEX_APP_ID")]
+    pub app_id: Option<String>,
+    #[arg(long, env = "ENABLEX_APP_KEY", hide_env_values = true)]
+    pub app_key: Option<String>,
+    #[arg(long, env = "ENABLEX_API_URL")]
+    pub api_url: Option<String>,
+    #[arg(long, env = "EMBED_SUBDOMAIN")]
+    pub embed_subdomain: Option<String>,
+    /// `lite` or `premium`.
+    #[arg(long, env = "EMBED_PLAN")]
+    pub embed_plan: Option<String>,
+    #[arg(long, env = "EMBED_BASE_URL")]
+    pub embed_base_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[arg(long, env = "ROOMGATE_LISTEN")]
+    pub listen: Option<String>,
+    #[arg(long, env = "ENABLEX_CONNECT_TIMEOUT_SECS")]
+    pub connect_timeout_secs: Option<String>,
+    #[arg(long, env = "ENABLEX_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<String>,
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<String>,
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS")]
+    pub database_acquire_timeout_secs: Option<String>,
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<String>,
+}
+
+/// Settings for `roomgate sandbox`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// Credentials the sandbox accepts; random ones are made and printed if not given.
+    #[arg(long, env = "ENABLEX_APP_ID")]
+    pub app_id: Option<String>,
+    #[arg(long, env = "ENABLEX_APP_KEY", hide_env_values = true)]
+    pub app_key: Option<String>,
+}
+
+/// A bad setting, named by its environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn problem(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// Where embed links point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmbedTarget {
+    /// EnableX's hosted pages under the low-code subdomain.
+    Subdomain(String),
+    /// One origin for every plan (a custom domain, or the sandbox's pages).
+    Origin(String),
+    /// The in-process sandbox's pages, known once it is listening.
+    Sandbox,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Clone)]
+pub struct Config {
+    /// Start the in-process sandbox and point the client and embed links at it.
+    pub sandbox: bool,
+    pub api_url: String,
+    pub app_id: String,
+    pub app_key: SecretString,
+    pub embed: EmbedTarget,
+    pub embed_plan: EmbedPlan,
+    /// May hold a password: never printed.
+    pub database_url: SecretString,
+    pub listen: SocketAddr,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub pool: PoolOptions,
+    pub shutdown_grace: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("sandbox", &self.sandbox)
+            .field("api_url", &self.api_url)
+            .field("app_id", &self.app_id)
+            .field("app_key", &"[redacted]")
+            .field("embed", &self.embed)
+            .field("embed_plan", &self.embed_plan)
+            .field("database_url", &"[redacted]")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A set, non-blank value.
+fn given(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn seconds(
+    variable: &'static str,
+    value: Option<String>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = given(value) else {
+        return Ok(Duration::from_secs(default));
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (1..=3600).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(problem(
+            variable,
+            format!("must be a whole number of seconds from 1 to 3600, got '{text}'"),
+        )),
+    }
+}
+
+fn http_url(variable: &'static str, text: String) -> Result<String, ConfigError> {
+    let lower = text.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) || text.len() < 10 {
+        return Err(problem(
+            variable,
+            format!("must be an http(s) URL, got '{text}'"),
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+impl Config {
+    /// Checks `serve`'s settings. Credentials and the subdomain are required unless
+    /// `--sandbox` is given.
+    pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let sandbox = args.sandbox;
+        let required = |variable: &'static str, value: Option<String>| {
+            given(value).ok_or_else(|| problem(variable, "is required (or run with --sandbox)"))
+        };
+        let (app_id, app_key) = if sandbox {
+            let generated = crate::sandbox::SandboxConfig::generated();
+            (
+                given(args.app_id).unwrap_or(generated.app_id),
+                given(args.app_key)
+                    .map(SecretString::from)
+                    .unwrap_or(generated.app_key),
+            )
+        } else {
+            let id = required("ENABLEX_APP_ID", args.app_id)?;
+            let key = required("ENABLEX_APP_KEY", args.app_key)?;
+            (id, SecretString::from(key))
+        };
+        let api_url = match given(args.api_url) {
+            Some(url) => http_url("ENABLEX_API_URL", url)?,
+            None => DEFAULT_API_URL.to_owned(),
+        };
+        let embed = match (given(args.embed_base_url), given(args.embed_subdomain)) {
+            (Some(origin), _) => EmbedTarget::Origin(http_url("EMBED_BASE_URL", origin)?),
+            (None, _) if sandbox => EmbedTarget::Sandbox,
+            (None, Some(sub)) => {
+                let ok = sub.len() <= 63
+                    && sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !sub.starts_with('-')
+                    && !sub.ends_with('-');
+                if !ok {
+                    return Err(problem(
+                        "EMBED_SUBDOMAIN",
+                        format!("must be a DNS label such as 'acme', got '{sub}'"),
+                    ));
+                }
+                EmbedTarget::Subdomain(sub.to_ascii_lowercase())
+            }
+            (None, None) => {
+                return Err(problem(
+                    "EMBED_SUBDOMAIN",
+                    "is required (or set EMBED_BASE_URL, or run with --sandbox)",
+                ));
+            }
+        };
+        let embed_plan = match given(args.embed_plan) {
+            None => EmbedPlan::Premium,
+            Some(plan) => plan.parse().map_err(|m: String| problem("EMBED_PLAN", m))?,
+        };
+        let database_url =
+            given(args.database_url).unwrap_or_else(|| "sqlite://roomgate.db".into());
+        let scheme = database_url.split(':').next().unwrap_or_default();
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+            return Err(problem(
+                "DATABASE_URL",
+                format!("must start with sqlite:// or postgres://, got scheme '{scheme}'"),
+            ));
+        }
+        let listen_text = given(args.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_text.parse().map_err(|_| {
+            problem(
+                "ROOMGATE_LISTEN",
+                format!("must be an address such as 127.0.0.1:8080, got '{listen_text}'"),
+            )
+        })?;
+        let max_connections = match given(args.database_max_connections) {
+            None => PoolOptions::default().max_connections,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    problem(
+                        "DATABASE_MAX_CONNECTIONS",
+                        format!("must be a whole number from 1 to 1000, got '{text}'"),
+                    )
+                })?,
+        };
+        Ok(Config {
+            sandbox,
+            api_url,
+            app_id,
+            app_key,
+            embed,
+            embed_plan,
+            database_url: SecretString::from(database_url),
+            listen,
+            connect_timeout: seconds("ENABLEX_CONNECT_TIMEOUT_SECS", args.connect_timeout_secs, 5)?,
+            request_timeout: seconds("ENABLEX_TIMEOUT_SECS", args.request_timeout_secs, 15)?,
+            pool: PoolOptions {
+                max_connections,
+                acquire_timeout: seconds(
+                    "DATABASE_ACQUIRE_TIMEOUT_SECS",
+                    args.database_acquire_timeout_secs,
+                    5,
+                )?,
+            },
+            shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", args.shutdown_grace_secs, 20)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn args(list: &[&str]) -> ServeArgs {
+        let mut argv = vec!["roomgate"];
+        argv.extend_from_slice(list);
+        Cli::try_parse_from(argv).expect("parses").serve
+    }
+
+    #[test]
+    fn without_sandbox_the_credentials_are_required_and_named() {
+        let err = Config::from_args(ServeArgs {
+            app_id: None,
+            ..args(&[])
+        })
+        .unwrap_err();
+        assert_eq!(err.variable, "ENABLEX_APP_ID");
+        let err = Config::from_args(ServeArgs {
+            app_id: Some("a".into()),
+            app_key: None,
+            ..args(&[])
+        })
+        .unwrap_err();
+        assert_eq!(err.variable, "ENABLEX_APP_KEY");
+        let err = Config::from_args(ServeArgs {
+            app_id: Some("a".into()),
+            app_key: Some("k".into()),
+            embed_subdomain: None,
+            embed_base_url: None,
+            ..args(&[])
+        })
+        .unwrap_err();
+        assert_eq!(err.variable, "EMBED_SUBDOMAIN");
+    }
+
+    #[test]
+    fn sandbox_mode_needs_nothing() {
+        let config = Config::from_args(args(&["--sandbox"])).expect("valid");
+        assert_eq!(config.embed, EmbedTarget::Sandbox);
+        assert_eq!(config.app_id.len(), 24);
+        assert_eq!(config.app_key.expose_secret().len(), 40);
+    }
+
+    #[test]
+    fn a_bad_plan_is_named() {
+        let err = Config::from_args(args(&["--sandbox", "--embed-plan", "gold"])).unwrap_err();
+        assert_eq!(err.variable, "EMBED_PLAN");
+        assert!(err.to_string().starts_with("EMBED_PLAN: "));
+    }
+
+    #[test]
+    fn an_unknown_database_scheme_is_named() {
+        let err =
+            Config::from_args(args(&["--sandbox", "--database-url", "mysql://x"])).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+    }
+
+    #[test]
+    fn debug_output_hides_the_key_and_database_url() {
+        let config = Config::from_args(args(&[
+            "--sandbox",
+            "--app-key",
+            "supersecretkey",
+            "--database-url",
+            "postgres://u:pw@h/db",
+        ]))
+        .expect("valid");
+        let text = format!("{config:?}");
+        assert!(!text.contains("supersecretkey"));
+        assert!(!text.contains("pw@"));
+    }
+}

@@ -1,0 +1,211 @@
+//! The upstream client: EnableX's Video Server API over HTTPS with Basic auth.
+//!
+//! One pooled `reqwest::Client` with connect and request timeouts; every call goes through
+//! [`EnableXClient::call`], which reads both of EnableX's error envelopes.
+
+mod error;
+mod types;
+
+pub use error::{EnableXError, parse_response};
+pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
+
+use reqwest::{Method, header};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Duration;
+
+/// What the client needs to know.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Base URL up to and including the version, e.g. `https://api.enablex.io/video/v1`.
+    pub base_url: String,
+    pub app_id: String,
+    pub app_key: SecretString,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+/// EnableX's API, as roomgate uses it. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct EnableXClient {
+    http: reqwest::Client,
+    base_url: String,
+    app_id: String,
+    app_key: SecretString,
+}
+
+impl std::fmt::Debug for EnableXClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnableXClient")
+            .field("base_url", &self.base_url)
+            .field("app_id", &self.app_id)
+            .field("app_key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl EnableXClient {
+    /// Builds the one client roomgate uses for its whole life.
+    pub fn new(config: ClientConfig) -> Result<Self, EnableXError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("roomgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(EnableXError::from_reqwest)?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            app_id: config.app_id,
+            app_key: config.app_key,
+        })
+    }
+
+    /// The application id (not secret; it is part of moderator URLs).
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// `POST /rooms`.
+    #[tracing::instrument(skip_all, err(Display))]
+    pub async fn create_room(&self, body: &CreateRoom) -> Result<Room, EnableXError> {
+        let json = self.call(Method::POST, "/rooms", Some(body)).await?;
+        room_from(json.get("room"))
+    }
+
+    /// `GET /rooms/{room_id}`.
+    #[tracing::instrument(skip(self), err(Display))]
+    pub async fn get_room(&self, room_id: &str) -> Result<Room, EnableXError> {
+        let json = self
+            .call(Method::GET, &room_path(room_id, ""), None::<&()>)
+            .await?;
+        room_from(json.get("room"))
+    }
+
+    /// `GET /rooms`.
+    #[tracing::instrument(skip(self), err(Display))]
+    pub async fn list_rooms(&self) -> Result<Vec<Room>, EnableXError> {
+        let json = self.call(Method::GET, "/rooms", None::<&()>).await?;
+        let rooms = json
+            .get("rooms")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new()));
+        serde_json::from_value(rooms).map_err(|e| EnableXError::Malformed(e.to_string()))
+    }
+
+    /// `PATCH /rooms/{room_id}` with a partial body.
+    #[tracing::instrument(skip(self, patch), err(Display))]
+    pub async fn update_room(&self, room_id: &str, patch: &Value) -> Result<(), EnableXError> {
+        self.call(Method::PATCH, &room_path(room_id, ""), Some(patch))
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /rooms/{room_id}`.
+    #[tracing::instrument(skip(self), err(Display))]
+    pub async fn delete_room(&self, room_id: &str) -> Result<(), EnableXError> {
+        self.call(Method::DELETE, &room_path(room_id, ""), None::<&()>)
+            .await
+            .map(drop)
+    }
+
+    /// `GET /rooms/{room_id}/users`: how many people are in the room's live session.
+    #[tracing::instrument(skip(self), err(Display))]
+    pub async fn live_user_count(&self, room_id: &str) -> Result<u64, EnableXError> {
+        let json = self
+            .call(Method::GET, &room_path(room_id, "/users"), None::<&()>)
+            .await?;
+        let total = json.get("total").and_then(|t| match t {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        });
+        let listed = json.get("users").and_then(Value::as_array).map(Vec::len);
+        Ok(total.or(listed.map(|n| n as u64)).unwrap_or(0))
+    }
+
+    /// `POST /rooms/{room_id}/tokens`.
+    #[tracing::instrument(skip(self, body), err(Display))]
+    pub async fn create_token(
+        &self,
+        room_id: &str,
+        body: &TokenRequest,
+    ) -> Result<String, EnableXError> {
+        let json = self
+            .call(Method::POST, &room_path(room_id, "/tokens"), Some(body))
+            .await?;
+        json.get("token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| EnableXError::Malformed("no token in the answer".to_owned()))
+    }
+
+    /// One request and its answer, read by [`parse_response`].
+    async fn call<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Value, EnableXError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self
+            .http
+            .request(method, url)
+            .basic_auth(&self.app_id, Some(self.app_key.expose_secret()))
+            .header(header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            // `.json` sets Content-Type: application/json.
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(EnableXError::from_reqwest)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(EnableXError::from_reqwest)?;
+        parse_response(status, retry_after, &bytes).map_err(|err| self.scrub(err))
+    }
+
+    /// Removes the app key from anything EnableX echoed back, so it cannot reach a log or a client.
+    fn scrub(&self, err: EnableXError) -> EnableXError {
+        match err {
+            EnableXError::Refused {
+                status,
+                code,
+                message,
+            } => {
+                let key = self.app_key.expose_secret();
+                let message = if key.is_empty() {
+                    message
+                } else {
+                    message.replace(key, "[redacted]")
+                };
+                EnableXError::Refused {
+                    status,
+                    code,
+                    message,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+fn room_path(room_id: &str, suffix: &str) -> String {
+    // Room ids are EnableX's hex ids; anything else is escaped so it cannot change the path.
+    let escaped: String = room_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!("/rooms/{escaped}{suffix}")
+}
+
+fn room_from(value: Option<&Value>) -> Result<Room, EnableXError> {
+    let value = value.ok_or_else(|| EnableXError::Malformed("no room in the answer".to_owned()))?;
+    serde_json::from_value(value.clone()).map_err(|e| EnableXError::Malformed(e.to_string()))
+}

@@ -1,0 +1,117 @@
+//! Extractors that turn every kind of bad input into the same problem+json shape.
+
+use super::error::ApiError;
+use crate::meetings::FieldError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// Largest request body roomgate reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body. Broken JSON is `400`; JSON of the wrong shape (a wrong type, an unknown or
+/// missing field) is `422` naming the field; a body that is not JSON is `415`; one larger
+/// than the limit is `413`.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+            } else {
+                ApiError::Malformed(format!("the request body could not be read: {rejection}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Reads JSON, naming the path of the first value that does not fit.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::Validation(vec![FieldError::new(field, clean_serde_message(&inner))])
+            }
+            _ => ApiError::Malformed(format!("the request body is not valid JSON: {inner}")),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::Malformed(format!("the request body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde's message without its " at line 1 column 9" suffix, which means nothing to callers
+/// once the field is named.
+fn clean_serde_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(cut) => &text[..cut],
+        None => text.as_str(),
+    };
+    text.replace("expected i64", "expected a whole number")
+        .replace("expected u32", "expected a whole number")
+}
+
+/// Query parameters, with unknown or repeated parameters refused (`422`).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let message = err.inner().to_string();
+                // serde names the offending parameter in its message; the path is empty for
+                // unknown or duplicate keys.
+                let field = match err.path().to_string() {
+                    p if p == "." => "query".to_owned(),
+                    p => p,
+                };
+                ApiError::field(&field, message)
+            })
+    }
+}
+
+/// A meeting id from the path. Anything that is not a UUID names no meeting: `404`.
+pub fn meeting_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text)
+        .map_err(|_| ApiError::NotFound(format!("no meeting has the id '{}'", truncate(text))))
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}

@@ -1,0 +1,331 @@
+//! `/meetings`: request and response shapes, checks, and the handlers.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery, meeting_id};
+use crate::meetings::{
+    EmbedPlan, FieldError, Kind, ListFilter, Meeting, NewMeeting, Schedule, Settings,
+    SettingsInput, Status, parse_instant,
+};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const MAX_NAME_CHARS: usize = 128;
+const MAX_REF_CHARS: usize = 128;
+const MAX_DESCRIPTION_CHARS: usize = 1024;
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+/// Who owns a meeting when the request does not say (callers are not yet authenticated).
+pub const ANONYMOUS_OWNER: &str = "anonymous";
+
+/// `POST /meetings` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMeeting {
+    name: Option<String>,
+    kind: Option<String>,
+    starts_at: Option<String>,
+    duration_minutes: Option<i64>,
+    owner_ref: Option<String>,
+    description: Option<String>,
+    embed: Option<String>,
+    settings: Option<SettingsInput>,
+}
+
+/// A meeting as every endpoint returns it.
+#[derive(Debug, Serialize)]
+pub struct MeetingView {
+    id: Uuid,
+    room_id: Option<String>,
+    kind: &'static str,
+    name: String,
+    description: Option<String>,
+    owner_ref: String,
+    embed: &'static str,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    joinable_from: Option<String>,
+    duration_minutes: Option<u32>,
+    settings: Settings,
+    status: &'static str,
+    participant_url: Option<String>,
+    moderator_url: Option<String>,
+    created_at: String,
+    deleted_at: Option<String>,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+impl MeetingView {
+    fn new(state: &AppState, m: Meeting, now: DateTime<Utc>) -> Self {
+        let urls = state.service.urls();
+        let room = m.room_id.as_deref();
+        Self {
+            id: m.id,
+            participant_url: room.map(|r| urls.participant(m.embed, r)),
+            moderator_url: room.map(|r| urls.moderator(m.embed, r)),
+            room_id: m.room_id.clone(),
+            kind: m.kind.as_str(),
+            status: m.status(now).as_str(),
+            embed: m.embed.as_str(),
+            starts_at: m.schedule.map(|s| time(s.starts_at())),
+            ends_at: m.schedule.map(|s| time(s.ends_at())),
+            joinable_from: m.schedule.map(|s| time(s.joinable_from())),
+            duration_minutes: m.schedule.map(|s| s.duration_minutes()),
+            created_at: time(m.created_at),
+            deleted_at: m.deleted_at.map(time),
+            name: m.name,
+            description: m.description,
+            owner_ref: m.owner_ref,
+            settings: m.settings,
+        }
+    }
+}
+
+/// Optional text: trimmed; blank counts as absent; at most `max` characters; no control
+/// characters.
+fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value?.trim().to_owned();
+    if value.is_empty() {
+        return None;
+    }
+    if value.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Some(value)
+}
+
+/// Parses a text choice, or records why not.
+fn choice<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    value: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    value?
+        .parse()
+        .map_err(|message| errors.push(FieldError::new(field, message)))
+        .ok()
+}
+
+impl CreateMeeting {
+    /// Checks every field, reporting all problems at once.
+    fn validate(self, default_plan: EmbedPlan, now: DateTime<Utc>) -> Result<NewMeeting, ApiError> {
+        let mut errors = Vec::new();
+        let name = optional_text("name", self.name, MAX_NAME_CHARS, &mut errors);
+        if name.is_none() {
+            errors.push(FieldError::new("name", "is required"));
+        }
+        let kind = match self.kind.as_deref() {
+            None => Some(Kind::Adhoc),
+            given => choice::<Kind>("kind", given, &mut errors),
+        };
+        let schedule = match kind {
+            Some(Kind::Scheduled) => {
+                match Schedule::parse(self.starts_at.as_deref(), self.duration_minutes, now) {
+                    Ok(schedule) => Some(schedule),
+                    Err(mut problems) => {
+                        errors.append(&mut problems);
+                        None
+                    }
+                }
+            }
+            _ => {
+                for (field, given) in [
+                    ("starts_at", self.starts_at.is_some()),
+                    ("duration_minutes", self.duration_minutes.is_some()),
+                ] {
+                    if given {
+                        errors.push(FieldError::new(field, "is only for scheduled meetings"));
+                    }
+                }
+                None
+            }
+        };
+        let owner_ref = optional_text("owner_ref", self.owner_ref, MAX_REF_CHARS, &mut errors);
+        let description = optional_text(
+            "description",
+            self.description,
+            MAX_DESCRIPTION_CHARS,
+            &mut errors,
+        );
+        let embed = match self.embed.as_deref() {
+            None => Some(default_plan),
+            given => choice::<EmbedPlan>("embed", given, &mut errors),
+        };
+        let settings = Settings::normalise(self.settings.unwrap_or_default())
+            .map_err(|mut problems| errors.append(&mut problems))
+            .ok();
+        match (name, kind, embed, settings) {
+            (Some(name), Some(kind), Some(embed), Some(settings)) if errors.is_empty() => {
+                Ok(NewMeeting {
+                    name,
+                    kind,
+                    schedule,
+                    owner_ref: owner_ref.unwrap_or_else(|| ANONYMOUS_OWNER.to_owned()),
+                    description,
+                    embed,
+                    settings,
+                })
+            }
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+/// `POST /meetings`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateMeeting>,
+) -> Result<Response, ApiError> {
+    let now = Utc::now();
+    let new = body.validate(state.default_plan, now)?;
+    let meeting = state.service.create(new).await?;
+    let location = format!("/meetings/{}", meeting.id);
+    let view = MeetingView::new(&state, meeting, Utc::now());
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+/// `GET /meetings/{id}`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<MeetingView>, ApiError> {
+    let meeting = state.service.get(meeting_id(&id)?).await?;
+    Ok(Json(MeetingView::new(&state, meeting, Utc::now())))
+}
+
+/// `GET /meetings` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    owner_ref: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+    starts_after: Option<String>,
+    starts_before: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A page of meetings.
+#[derive(Debug, Serialize)]
+pub struct MeetingPage {
+    items: Vec<MeetingView>,
+    next_cursor: Option<String>,
+}
+
+/// Cursors are opaque to callers: the last id of the page, base64url-encoded.
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(text: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+impl ListQuery {
+    fn validate(self) -> Result<ListFilter, ApiError> {
+        let mut errors = Vec::new();
+        let instant = |field: &str, value: Option<String>, errors: &mut Vec<FieldError>| {
+            parse_instant(&value?)
+                .map_err(|message| errors.push(FieldError::new(field, message)))
+                .ok()
+        };
+        let limit = match self.limit.as_deref().map(str::parse::<u32>) {
+            None => DEFAULT_PAGE,
+            Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                ));
+                DEFAULT_PAGE
+            }
+        };
+        let before_id = self.cursor.as_deref().and_then(|c| {
+            let id = decode_cursor(c);
+            if id.is_none() {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API gave out",
+                ));
+            }
+            id
+        });
+        let filter = ListFilter {
+            owner_ref: optional_text("owner_ref", self.owner_ref, MAX_REF_CHARS, &mut errors),
+            kind: choice::<Kind>("kind", self.kind.as_deref(), &mut errors),
+            status: choice::<Status>("status", self.status.as_deref(), &mut errors),
+            starts_after: instant("starts_after", self.starts_after, &mut errors),
+            starts_before: instant("starts_before", self.starts_before, &mut errors),
+            before_id,
+            limit,
+        };
+        if errors.is_empty() {
+            Ok(filter)
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+/// `GET /meetings`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<MeetingPage>, ApiError> {
+    let page = state.service.list(query.validate()?).await?;
+    let now = Utc::now();
+    Ok(Json(MeetingPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|m| MeetingView::new(&state, m, now))
+            .collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
+}
+
+/// `DELETE /meetings/{id}`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.service.delete(meeting_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

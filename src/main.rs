@@ -1,0 +1,66 @@
+//! The `roomgate` command. All the work is in the library.
+
+use clap::Parser;
+use roomgate::config::{Cli, Command, Config};
+use roomgate::sandbox::{self, SandboxConfig};
+use secrecy::SecretString;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let json_logs = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    roomgate::telemetry::init(json_logs);
+    let result = match cli.command {
+        Some(Command::Sandbox(args)) => run_sandbox(args).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        None => serve(cli.serve).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("roomgate: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(args: roomgate::config::ServeArgs) -> Result<(), String> {
+    let config = Config::from_args(args).map_err(|e| format!("configuration: {e}"))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("ROOMGATE_LISTEN: cannot listen on {}: {e}", config.listen))?;
+    roomgate::run(config, listener, roomgate::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn run_sandbox(args: roomgate::config::SandboxArgs) -> Result<(), String> {
+    let mut config = SandboxConfig::generated();
+    let generated = args.app_id.is_none() && args.app_key.is_none();
+    if let Some(id) = args.app_id {
+        config.app_id = id;
+    }
+    if let Some(key) = args.app_key {
+        config.app_key = SecretString::from(key);
+    }
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("SANDBOX_LISTEN: cannot listen on {}: {e}", args.listen))?;
+    if generated {
+        use secrecy::ExposeSecret;
+        // Sandbox credentials open nothing but this process; printing them is the point.
+        println!(
+            "ENABLEX_APP_ID={}\nENABLEX_APP_KEY={}",
+            config.app_id,
+            config.app_key.expose_secret()
+        );
+    }
+    let running =
+        sandbox::spawn(listener, config, roomgate::shutdown_signal()).map_err(|e| e.to_string())?;
+    tracing::warn!(addr = %running.addr, api = %running.api_url(), "EnableX sandbox listening; rooms are simulated");
+    roomgate::shutdown_signal().await;
+    Ok(())
+}

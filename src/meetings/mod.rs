@@ -1,0 +1,230 @@
+//! The domain: what a meeting is, its kinds, schedule and lifecycle, and the service that
+//! creates rooms at EnableX and keeps the record. Knows nothing of HTTP.
+
+mod schedule;
+mod service;
+mod settings;
+mod urls;
+
+pub use schedule::{JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, Schedule, parse_instant};
+pub use service::{MeetingError, Service};
+pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
+pub use urls::{EmbedUrls, moderator_hash};
+
+use chrono::{DateTime, Utc};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// One problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name as the caller wrote it (`name`, `settings.mode`).
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Declares a closed set of names stored and sent as lowercase text.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value's name as stored and sent.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "'{}' is not one of {}",
+                        other.chars().take(32).collect::<String>(),
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// EnableX's three kinds of room.
+    Kind { Permanent => "permanent", Scheduled => "scheduled", Adhoc => "adhoc" }
+);
+text_enum!(
+    /// Which embed UI the meeting's links open: Lite (4 tiles) or Premium (12 tiles).
+    EmbedPlan { Lite => "lite", Premium => "premium" }
+);
+text_enum!(
+    /// Where a meeting's record stands. Stored; the public [`Status`] is derived from it.
+    State { Provisioning => "provisioning", Active => "active", Failed => "failed", Deleted => "deleted" }
+);
+text_enum!(
+    /// A meeting's status as callers see it, derived from its state and the time.
+    Status {
+        Scheduled => "scheduled", Open => "open", Ended => "ended", Deleted => "deleted",
+        Provisioning => "provisioning", Failed => "failed",
+    }
+);
+
+/// A meeting record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meeting {
+    /// UUID v7: time-ordered, so ordering by id is ordering by creation.
+    pub id: Uuid,
+    /// EnableX's room id; none until EnableX has answered.
+    pub room_id: Option<String>,
+    pub kind: Kind,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner_ref: String,
+    pub embed: EmbedPlan,
+    /// Only scheduled meetings have one.
+    pub schedule: Option<Schedule>,
+    pub settings: Settings,
+    pub state: State,
+    /// Why creation failed, for ops.
+    pub failure: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Meeting {
+    /// The status at `now`: a scheduled meeting is `scheduled` until 15 minutes before its
+    /// start, `open` until its end and `ended` after; permanent and ad-hoc rooms are `open`.
+    pub fn status(&self, now: DateTime<Utc>) -> Status {
+        match self.state {
+            State::Provisioning => Status::Provisioning,
+            State::Failed => Status::Failed,
+            State::Deleted => Status::Deleted,
+            State::Active => match &self.schedule {
+                Some(s) if now < s.joinable_from() => Status::Scheduled,
+                Some(s) if now >= s.ends_at() => Status::Ended,
+                _ => Status::Open,
+            },
+        }
+    }
+
+    /// Whether callers of the API can see this meeting at all: rooms still being made or
+    /// never made are ops' business.
+    pub fn is_visible(&self) -> bool {
+        matches!(self.state, State::Active | State::Deleted)
+    }
+}
+
+/// A checked request for a new meeting.
+#[derive(Debug, Clone)]
+pub struct NewMeeting {
+    pub name: String,
+    pub kind: Kind,
+    pub schedule: Option<Schedule>,
+    pub owner_ref: String,
+    pub description: Option<String>,
+    pub embed: EmbedPlan,
+    pub settings: Settings,
+}
+
+/// Which meetings to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub owner_ref: Option<String>,
+    pub kind: Option<Kind>,
+    /// `None` lists every meeting callers can see except deleted ones.
+    pub status: Option<Status>,
+    pub starts_after: Option<DateTime<Utc>>,
+    pub starts_before: Option<DateTime<Utc>>,
+    /// Only meetings older (smaller id) than this one: the keyset cursor.
+    pub before_id: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Meeting>,
+    /// The id to continue after, when there may be more.
+    pub next: Option<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meeting(schedule: Option<Schedule>, state: State) -> Meeting {
+        let t = parse_instant("2026-11-29T00:00:00Z").expect("valid");
+        Meeting {
+            id: Uuid::now_v7(),
+            room_id: Some("r".into()),
+            kind: if schedule.is_some() {
+                Kind::Scheduled
+            } else {
+                Kind::Permanent
+            },
+            name: "n".into(),
+            description: None,
+            owner_ref: "o".into(),
+            embed: EmbedPlan::Premium,
+            schedule,
+            settings: Settings::default(),
+            state,
+            failure: None,
+            created_at: t,
+            updated_at: t,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn a_scheduled_meeting_moves_from_scheduled_to_open_to_ended() {
+        let start = parse_instant("2026-12-01T10:00:00Z").expect("valid");
+        let m = meeting(Some(Schedule::from_stored(start, 30)), State::Active);
+        let at = |t: &str| m.status(parse_instant(t).expect("valid"));
+        assert_eq!(at("2026-12-01T09:44:59Z"), Status::Scheduled);
+        assert_eq!(at("2026-12-01T09:45:00Z"), Status::Open);
+        assert_eq!(at("2026-12-01T10:29:59Z"), Status::Open);
+        assert_eq!(at("2026-12-01T10:30:00Z"), Status::Ended);
+    }
+
+    #[test]
+    fn permanent_rooms_are_open_until_deleted() {
+        let now = Utc::now();
+        assert_eq!(meeting(None, State::Active).status(now), Status::Open);
+        assert_eq!(meeting(None, State::Deleted).status(now), Status::Deleted);
+        assert!(!meeting(None, State::Failed).is_visible());
+    }
+
+    #[test]
+    fn text_enums_round_trip_and_name_the_choices() {
+        for kind in Kind::ALL {
+            assert_eq!(kind.as_str().parse::<Kind>(), Ok(*kind));
+        }
+        let err = "weekly".parse::<Kind>().unwrap_err();
+        assert_eq!(err, "'weekly' is not one of permanent, scheduled, adhoc");
+    }
+}

@@ -1,0 +1,185 @@
+//! The meetings service: the one place that orders writes to the store and calls to EnableX.
+
+use super::{EmbedUrls, Kind, ListFilter, Meeting, NewMeeting, Page, State};
+use crate::enablex::{CreateRoom, EnableXClient, EnableXError, RoomData, RoomSettings, Sip};
+use crate::store::{Store, StoreError};
+use chrono::Utc;
+use uuid::Uuid;
+
+/// Why a meeting operation did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum MeetingError {
+    #[error("no such meeting")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Upstream(#[from] EnableXError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates, reads, lists and deletes meetings. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+    enablex: EnableXClient,
+    urls: EmbedUrls,
+}
+
+impl Service {
+    pub fn new(store: Store, enablex: EnableXClient, urls: EmbedUrls) -> Self {
+        Self {
+            store,
+            enablex,
+            urls,
+        }
+    }
+
+    /// Where embed links point.
+    pub fn urls(&self) -> &EmbedUrls {
+        &self.urls
+    }
+
+    /// The store, for readiness checks.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Creates a meeting: the row is written first (`provisioning`), then the room is created
+    /// at EnableX carrying the meeting's id in its `data`, then the row is completed. If
+    /// EnableX refuses, the row is marked failed; if the outcome is unknown (timeout, broken
+    /// answer) the row stays `provisioning` so that the room, if it was made, can be found by
+    /// that id and nothing is orphaned.
+    #[tracing::instrument(skip_all, fields(meeting_id, kind = %new.kind), err(Display))]
+    pub async fn create(&self, new: NewMeeting) -> Result<Meeting, MeetingError> {
+        let now = Utc::now();
+        let meeting = Meeting {
+            id: Uuid::now_v7(),
+            room_id: None,
+            kind: new.kind,
+            name: new.name,
+            description: new.description,
+            owner_ref: new.owner_ref,
+            embed: new.embed,
+            schedule: new.schedule,
+            settings: new.settings,
+            state: State::Provisioning,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        tracing::Span::current().record("meeting_id", tracing::field::display(meeting.id));
+        self.store.insert(&meeting).await?;
+        match self.enablex.create_room(&room_request(&meeting)).await {
+            Ok(room) => Ok(self
+                .store
+                .activate(meeting.id, &room.room_id, Utc::now())
+                .await?),
+            Err(err) if err.outcome_unknown() => {
+                tracing::warn!(meeting_id = %meeting.id, "room creation outcome unknown; left provisioning");
+                Err(err.into())
+            }
+            Err(err) => {
+                self.store
+                    .mark_failed(meeting.id, &err.to_string(), Utc::now())
+                    .await?;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// A meeting callers may see (not one still provisioning or never created).
+    pub async fn get(&self, id: Uuid) -> Result<Meeting, MeetingError> {
+        match self.store.get(id).await? {
+            Some(m) if m.is_visible() => Ok(m),
+            _ => Err(MeetingError::NotFound),
+        }
+    }
+
+    /// One page of meetings, newest first. Asks the store for one more than the page holds to
+    /// know whether another page follows.
+    pub async fn list(&self, filter: ListFilter) -> Result<Page, MeetingError> {
+        let limit = filter.limit as usize;
+        let probe = ListFilter {
+            limit: filter.limit + 1,
+            ..filter
+        };
+        let mut items = self.store.list(&probe, Utc::now()).await?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|m| m.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Deletes the meeting's room at EnableX and marks the row deleted. Deleting a deleted
+    /// meeting is harmless; a room EnableX no longer knows counts as deleted; a room with
+    /// people in a live session is a conflict.
+    #[tracing::instrument(skip(self), err(Display))]
+    pub async fn delete(&self, id: Uuid) -> Result<(), MeetingError> {
+        let meeting = self.get(id).await?;
+        if meeting.state == State::Deleted {
+            return Ok(());
+        }
+        if let Some(room_id) = &meeting.room_id {
+            match self.enablex.live_user_count(room_id).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    return Err(MeetingError::Conflict(format!(
+                        "the room has a live session with {n} people in it; end it first"
+                    )));
+                }
+                Err(err) if err.is_room_not_found() => {}
+                Err(err) => return Err(err.into()),
+            }
+            match self.enablex.delete_room(room_id).await {
+                Ok(()) => {}
+                Err(err) if err.is_room_not_found() => {}
+                Err(EnableXError::Refused { status: 409, .. }) => {
+                    return Err(MeetingError::Conflict(
+                        "EnableX refused: the room has a live session".into(),
+                    ));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        self.store.mark_deleted(id, Utc::now()).await?;
+        Ok(())
+    }
+}
+
+/// The EnableX create body for a meeting.
+fn room_request(m: &Meeting) -> CreateRoom {
+    let s = &m.settings;
+    CreateRoom {
+        name: m.name.clone(),
+        owner_ref: m.owner_ref.clone(),
+        settings: RoomSettings {
+            description: m.description.clone(),
+            mode: s.mode.clone(),
+            scheduled: m.kind == Kind::Scheduled,
+            adhoc: m.kind == Kind::Adhoc,
+            scheduled_time: m.schedule.map(|s| s.enablex_time()),
+            duration: m.schedule.map(|s| s.duration_minutes()),
+            moderators: s.moderators,
+            participants: s.participants,
+            quality: s.quality.clone(),
+            max_active_talkers: s.max_active_talkers,
+            screen_share: s.screen_share,
+            canvas: s.canvas,
+            abwd: s.abwd,
+            auto_recording: s.auto_recording,
+            knock: s.knock,
+            wait_for_moderator: s.wait_for_moderator,
+            media_zone: s.media_zone.clone(),
+        },
+        sip: Sip { enabled: false },
+        data: RoomData {
+            roomgate_meeting_id: m.id.to_string(),
+        },
+    }
+}

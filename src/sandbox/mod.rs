@@ -1,0 +1,135 @@
+//! An imitation of EnableX's Video Server API, over real HTTP and in memory, for
+//! `serve --sandbox`, the tests and the benchmarks. It follows `shared/enablex-api.md`: Basic
+//! auth, EnableX's envelopes and error codes, numbers as numbers or strings, the `/video/v1`,
+//! `/video/v2` and `/v1` prefixes, and placeholder pages at the embed paths.
+
+mod pages;
+mod rooms;
+
+use axum::Router;
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::TcpListener;
+
+/// The API prefixes EnableX has used; the sandbox answers on all of them.
+pub const PREFIXES: [&str; 3] = ["/video/v1", "/video/v2", "/v1"];
+
+/// How the sandbox behaves.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// The credentials it accepts.
+    pub app_id: String,
+    pub app_key: SecretString,
+    /// The HTTP status of its refusals (EnableX does not document it; 200 with a non-zero
+    /// `result` is as plausible as 400).
+    pub refusal_status: u16,
+}
+
+impl SandboxConfig {
+    /// A sandbox with fresh random credentials in EnableX's shapes (24 hex, 40 alphanumerics).
+    pub fn generated() -> Self {
+        let hex = || uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            app_id: hex()[..24].to_owned(),
+            app_key: SecretString::from(format!("{}{}", hex(), &hex()[..8])),
+            refusal_status: 400,
+        }
+    }
+}
+
+/// Shared state: the rooms, and how many people each room's live session has.
+#[derive(Clone)]
+pub(crate) struct Sandbox {
+    config: Arc<SandboxConfig>,
+    rooms: Arc<Mutex<HashMap<String, Room>>>,
+}
+
+/// A stored room: EnableX's JSON for it, and its live session's head count.
+#[derive(Clone)]
+pub(crate) struct Room {
+    pub json: Value,
+    pub live_users: u64,
+}
+
+impl Sandbox {
+    pub(crate) fn rooms(&self) -> MutexGuard<'_, HashMap<String, Room>> {
+        // A panic while holding the lock cannot leave a room half-written: every write is
+        // one insert or remove, so a poisoned lock is still consistent.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The sandbox's routes: the room API under every prefix, the embed pages, and a control
+/// endpoint that puts people into a room's live session.
+pub fn router(config: SandboxConfig) -> Router {
+    let state = Sandbox {
+        config: Arc::new(config),
+        rooms: Arc::default(),
+    };
+    let api = Router::new()
+        .route("/rooms", post(rooms::create).get(rooms::list))
+        .route(
+            "/rooms/{room_id}",
+            get(rooms::get_one)
+                .patch(rooms::update)
+                .delete(rooms::delete),
+        )
+        .route("/rooms/{room_id}/users", get(rooms::users))
+        .route("/rooms/{room_id}/tokens", post(rooms::token))
+        .fallback(rooms::unknown_route)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rooms::require_basic_auth,
+        ));
+    let mut app = Router::new();
+    for prefix in PREFIXES {
+        app = app.nest(prefix, api.clone());
+    }
+    app.route("/", get(pages::index))
+        .route("/{room_id}", get(pages::participant))
+        .route("/host/{hash}", get(pages::moderator))
+        .route("/_sandbox/rooms/{room_id}/live", post(rooms::set_live))
+        .with_state(state)
+}
+
+/// A sandbox running in this process.
+#[derive(Debug, Clone)]
+pub struct RunningSandbox {
+    pub addr: SocketAddr,
+}
+
+impl RunningSandbox {
+    /// The API base URL under EnableX's current prefix.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/video/v1", self.addr)
+    }
+
+    /// Where its embed pages are served.
+    pub fn embed_origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Serves the sandbox on `listener` until `shutdown` completes, in a background task.
+pub fn spawn(
+    listener: TcpListener,
+    config: SandboxConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<RunningSandbox> {
+    let addr = listener.local_addr()?;
+    let app = router(config);
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %err, "sandbox server stopped");
+        }
+    });
+    Ok(RunningSandbox { addr })
+}

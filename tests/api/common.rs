@@ -1,0 +1,223 @@
+//! `spawn_app()`: every test gets its own roomgate on port 0, its own database and its own
+//! EnableX sandbox, all over real HTTP.
+
+use roomgate::config::{Config, EmbedTarget};
+use roomgate::meetings::EmbedPlan;
+use roomgate::sandbox::{self, RunningSandbox, SandboxConfig};
+use roomgate::store::PoolOptions;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sqlx::Connection;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running roomgate with its sandbox.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub sandbox: RunningSandbox,
+    pub sandbox_config: SandboxConfig,
+    _stop: Vec<oneshot::Sender<()>>,
+}
+
+/// A fresh database URL for `backend`, or `None` for PostgreSQL when `TEST_DATABASE_URL` is
+/// not set.
+pub async fn fresh_database(backend: Backend) -> Option<String> {
+    match backend {
+        Backend::Sqlite => {
+            let path =
+                std::env::temp_dir().join(format!("roomgate-test-{}.db", uuid::Uuid::new_v4()));
+            Some(format!("sqlite://{}", path.display()))
+        }
+        Backend::Postgres => {
+            let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+                eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run of this test");
+                return None;
+            };
+            let name = format!("roomgate_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create test database");
+            let (without_query, query) = match base.split_once('?') {
+                Some((head, q)) => (head, format!("?{q}")),
+                None => (base.as_str(), String::new()),
+            };
+            let (server, _) = without_query
+                .rsplit_once('/')
+                .expect("TEST_DATABASE_URL names a database");
+            Some(format!("{server}/{name}{query}"))
+        }
+    }
+}
+
+/// A config pointing at `api_url`, with a subdomain so URLs have EnableX's real shape.
+pub fn config(database_url: &str, api_url: &str, creds: &SandboxConfig) -> Config {
+    Config {
+        sandbox: false,
+        api_url: api_url.to_owned(),
+        app_id: creds.app_id.clone(),
+        app_key: creds.app_key.clone(),
+        embed: EmbedTarget::Subdomain("acme".into()),
+        embed_plan: EmbedPlan::Premium,
+        database_url: SecretString::from(database_url.to_owned()),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        pool: PoolOptions::default(),
+        shutdown_grace: Duration::from_secs(2),
+    }
+}
+
+pub async fn spawn_sandbox(sandbox_config: SandboxConfig) -> (RunningSandbox, oneshot::Sender<()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sandbox");
+    let running = sandbox::spawn(listener, sandbox_config, async {
+        let _ = rx.await;
+    })
+    .expect("sandbox");
+    (running, tx)
+}
+
+/// Starts roomgate with `config` on port 0; returns its address and a stop handle. The
+/// listener is bound first, so requests wait for start-up instead of racing it.
+pub async fn spawn_roomgate(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        roomgate::run(config, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("roomgate runs");
+    });
+    (addr, tx)
+}
+
+/// roomgate on `backend` with a sandbox as EnableX; `None` if that backend is not available.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |c| c).await
+}
+
+/// As [`spawn_app`], with a chance to change the config first.
+pub async fn spawn_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(Config) -> Config,
+) -> Option<TestApp> {
+    let database_url = fresh_database(backend).await?;
+    let sandbox_config = SandboxConfig::generated();
+    let (sandbox, stop_sandbox) = spawn_sandbox(sandbox_config.clone()).await;
+    let config = tweak(config(&database_url, &sandbox.api_url(), &sandbox_config));
+    let (addr, stop_app) = spawn_roomgate(config).await;
+    Some(TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        sandbox,
+        sandbox_config,
+        _stop: vec![stop_app, stop_sandbox],
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a meeting and returns its JSON, failing the test on anything but 201.
+    pub async fn create(&self, body: Value) -> Value {
+        let response = self.post_json("/meetings", &body).await;
+        let status = response.status();
+        let json: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "create failed: {json}");
+        json
+    }
+
+    /// The sandbox's rooms, read through its API with the app's credentials.
+    pub async fn sandbox_rooms(&self) -> Vec<Value> {
+        let json: Value = self
+            .http
+            .get(format!("{}/rooms", self.sandbox.api_url()))
+            .basic_auth(
+                &self.sandbox_config.app_id,
+                Some(self.sandbox_config.app_key.expose_secret()),
+            )
+            .send()
+            .await
+            .expect("sandbox")
+            .json()
+            .await
+            .expect("json");
+        json["rooms"].as_array().expect("rooms").clone()
+    }
+
+    /// Puts `users` people into a room's live session in the sandbox.
+    pub async fn set_live_users(&self, room_id: &str, users: u64) {
+        let response = self
+            .http
+            .post(format!(
+                "{}/_sandbox/rooms/{room_id}/live",
+                self.sandbox.embed_origin()
+            ))
+            .json(&serde_json::json!({ "users": users }))
+            .send()
+            .await
+            .expect("sandbox");
+        assert_eq!(response.status(), 200);
+    }
+}
+
+/// A start time `minutes` from now, in RFC 3339 with an offset.
+pub fn in_minutes(minutes: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+        .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("offset"))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// The `field`s named in a problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,172 @@
+//! EnableX failures reach callers as the design maps them, and leave the records straight.
+
+use crate::common::{Backend, TestApp, config, fresh_database, spawn_app_with, spawn_roomgate};
+use roomgate::sandbox::SandboxConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+async fn meetings_with_status(app_url: &str, status: &str) -> Vec<Value> {
+    let page: Value = reqwest::get(format!("{app_url}/meetings?status={status}"))
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    page["items"].as_array().expect("items").clone()
+}
+
+#[tokio::test]
+async fn an_enablex_refusal_is_502_with_enablex_code_and_no_credentials() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let wrong_key = "WrongKey0123456789abcdefWrongKey01234567";
+        let Some(app) = spawn_app_with(backend, |mut c| {
+            c.app_key = SecretString::from(wrong_key.to_owned());
+            c
+        })
+        .await
+        else {
+            continue;
+        };
+        let response = app
+            .post_json("/meetings", &json!({"name": "Refused"}))
+            .await;
+        assert_eq!(response.status(), 502, "{backend:?}");
+        let text = response.text().await.expect("body");
+        assert!(!text.contains(wrong_key), "the key must never be echoed");
+        assert!(!text.contains(app.sandbox_config.app_key.expose_secret()));
+        let problem: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(problem["code"], "enablex_error");
+        assert_eq!(problem["enablex"]["code"], "10000");
+        assert_eq!(problem["enablex"]["status"], 401);
+        // The attempt is on record for ops as failed, and invisible to the API's default list.
+        let failed = meetings_with_status(&app.url(""), "failed").await;
+        assert_eq!(failed.len(), 1, "{backend:?}");
+        assert_eq!(failed[0]["status"], "failed");
+        assert!(meetings_with_status(&app.url(""), "open").await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn enablex_unreachable_is_503_with_retry_after() {
+    // A port that was just free: nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let database = fresh_database(Backend::Sqlite).await.expect("sqlite");
+    let creds = SandboxConfig::generated();
+    let (addr, _stop) = spawn_roomgate(config(
+        &database,
+        &format!("http://{closed}/video/v1"),
+        &creds,
+    ))
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/meetings"))
+        .json(&json!({"name": "Nobody home"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "enablex_unavailable");
+    // Nothing was sent, so nothing can exist upstream: the record is marked failed.
+    assert_eq!(
+        meetings_with_status(&format!("http://{addr}"), "failed")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_enablex_that_never_answers_is_504_and_the_record_waits_for_reconciliation() {
+    // Accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let database = fresh_database(Backend::Sqlite).await.expect("sqlite");
+    let creds = SandboxConfig::generated();
+    let mut cfg = config(&database, &format!("http://{silent_addr}/video/v1"), &creds);
+    cfg.request_timeout = Duration::from_secs(1);
+    let (addr, _stop) = spawn_roomgate(cfg).await;
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/meetings"))
+        .json(&json!({"name": "Hanging"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the caller is not left hanging"
+    );
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "enablex_timeout");
+    // The room may exist upstream: the row stays provisioning, not failed, for the reconciler.
+    let base = format!("http://{addr}");
+    assert_eq!(meetings_with_status(&base, "provisioning").await.len(), 1);
+    assert!(meetings_with_status(&base, "failed").await.is_empty());
+}
+
+#[tokio::test]
+async fn readiness_names_the_postgres_backend() {
+    let Some(app): Option<TestApp> = spawn_app_with(Backend::Postgres, |c| c).await else {
+        return;
+    };
+    let ready: Value = app.get("/readyz").await.json().await.expect("json");
+    assert_eq!(ready, json!({"status": "ready", "database": "postgres"}));
+}
+
+#[tokio::test]
+async fn postgres_columns_are_properly_typed_for_ops() {
+    let Some(url) = fresh_database(Backend::Postgres).await else {
+        return;
+    };
+    let store = roomgate::store::PgStore::connect(&url, &Default::default())
+        .await
+        .expect("connect");
+    let types: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_name = 'meetings' AND column_name IN ('id','starts_at','created_at','settings') \
+         ORDER BY column_name",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("schema");
+    assert_eq!(
+        types,
+        [
+            ("created_at".into(), "timestamp with time zone".into()),
+            ("id".into(), "uuid".into()),
+            ("settings".into(), "jsonb".into()),
+            ("starts_at".into(), "timestamp with time zone".into()),
+        ]
+    );
+    let indexes: Vec<String> =
+        sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE tablename = 'meetings'")
+            .fetch_all(store.pool())
+            .await
+            .expect("indexes");
+    for wanted in [
+        "meetings_owner_id",
+        "meetings_kind_id",
+        "meetings_starts_at",
+        "meetings_state_id",
+    ] {
+        assert!(
+            indexes.iter().any(|i| i == wanted),
+            "{wanted} missing from {indexes:?}"
+        );
+    }
+}
