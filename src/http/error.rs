@@ -59,6 +59,7 @@ impl From<MeetingError> for ApiError {
         match err {
             MeetingError::NotFound => ApiError::NotFound("no such meeting".into()),
             MeetingError::Conflict(message) => ApiError::Conflict(message),
+            MeetingError::Invalid(errors) => ApiError::Validation(errors),
             MeetingError::Upstream(err) => ApiError::Upstream(err),
             MeetingError::Store(err) => err.into(),
         }

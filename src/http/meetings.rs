@@ -17,9 +17,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-const MAX_NAME_CHARS: usize = 128;
-const MAX_REF_CHARS: usize = 128;
-const MAX_DESCRIPTION_CHARS: usize = 1024;
+pub(super) const MAX_NAME_CHARS: usize = 128;
+pub(super) const MAX_REF_CHARS: usize = 128;
+pub(super) const MAX_DESCRIPTION_CHARS: usize = 1024;
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 /// Who owns a meeting when the request does not say (callers are not yet authenticated).
@@ -61,12 +61,12 @@ pub struct MeetingView {
     deleted_at: Option<String>,
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 impl MeetingView {
-    fn new(state: &AppState, m: Meeting, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(state: &AppState, m: Meeting, now: DateTime<Utc>) -> Self {
         let urls = state.service.urls();
         let room = m.room_id.as_deref();
         Self {
@@ -93,7 +93,7 @@ impl MeetingView {
 
 /// Optional text: trimmed; blank counts as absent; at most `max` characters; no control
 /// characters.
-fn optional_text(
+pub(super) fn optional_text(
     field: &str,
     value: Option<String>,
     max: usize,
@@ -121,7 +121,7 @@ fn optional_text(
 }
 
 /// Parses a text choice, or records why not.
-fn choice<T: std::str::FromStr<Err = String>>(
+pub(super) fn choice<T: std::str::FromStr<Err = String>>(
     field: &str,
     value: Option<&str>,
     errors: &mut Vec<FieldError>,

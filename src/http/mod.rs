@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, extraction and validation, error mapping, middleware.
 
+mod changes;
 mod error;
 mod extract;
 mod meetings;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderName;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 use std::any::Any;
 use std::time::Duration;
@@ -38,8 +39,12 @@ pub fn router(state: AppState) -> Router {
         .route("/meetings", get(meetings::list).post(meetings::create))
         .route(
             "/meetings/{id}",
-            get(meetings::get_one).delete(meetings::delete),
+            get(meetings::get_one)
+                .patch(changes::update)
+                .delete(meetings::delete),
         )
+        .route("/meetings/{id}/links", post(changes::link))
+        .route("/meetings/{id}/tokens", post(changes::token))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -1,20 +1,29 @@
 //! The domain: what a meeting is, its kinds, schedule and lifecycle, and the service that
 //! creates rooms at EnableX and keeps the record. Knows nothing of HTTP.
 
+mod change;
 mod schedule;
 mod service;
 mod settings;
 mod urls;
 
+pub use change::{ChangeError, MeetingChange};
 pub use schedule::{JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, Schedule, parse_instant};
 pub use service::{MeetingError, Service};
 pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
-pub use urls::{EmbedUrls, moderator_hash};
+pub use urls::{EmbedUrls, LinkOptions, LinkRole, moderator_hash};
 
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
+
+/// The current time at the precision both databases keep (microseconds), so a time written
+/// and read back compares equal.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    chrono::DurationRound::duration_trunc(t, chrono::Duration::microseconds(1)).unwrap_or(t)
+}
 
 /// One problem with one input field.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,19 @@
 //! The meetings service: the one place that orders writes to the store and calls to EnableX.
 
-use super::{EmbedUrls, Kind, ListFilter, Meeting, NewMeeting, Page, State};
-use crate::enablex::{CreateRoom, EnableXClient, EnableXError, RoomData, RoomSettings, Sip};
+use super::{
+    ChangeError, EmbedUrls, FieldError, Kind, LinkOptions, LinkRole, ListFilter, Meeting,
+    MeetingChange, NewMeeting, Page, State, Status, now,
+};
+use crate::enablex::{
+    CreateRoom, EnableXClient, EnableXError, RoomData, RoomSettings, Sip, TokenRequest,
+};
 use crate::store::{Store, StoreError};
-use chrono::Utc;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::json;
 use uuid::Uuid;
+
+/// How long an EnableX token is valid.
+pub const TOKEN_LIFETIME_MINUTES: i64 = 15;
 
 /// Why a meeting operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +22,8 @@ pub enum MeetingError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("invalid change")]
+    Invalid(Vec<FieldError>),
     #[error(transparent)]
     Upstream(#[from] EnableXError),
     #[error(transparent)]
@@ -53,7 +64,7 @@ impl Service {
     /// that id and nothing is orphaned.
     #[tracing::instrument(skip_all, fields(meeting_id, kind = %new.kind), err(Display))]
     pub async fn create(&self, new: NewMeeting) -> Result<Meeting, MeetingError> {
-        let now = Utc::now();
+        let created_at = now();
         let meeting = Meeting {
             id: Uuid::now_v7(),
             room_id: None,
@@ -66,8 +77,8 @@ impl Service {
             settings: new.settings,
             state: State::Provisioning,
             failure: None,
-            created_at: now,
-            updated_at: now,
+            created_at,
+            updated_at: created_at,
             deleted_at: None,
         };
         tracing::Span::current().record("meeting_id", tracing::field::display(meeting.id));
@@ -75,7 +86,7 @@ impl Service {
         match self.enablex.create_room(&room_request(&meeting)).await {
             Ok(room) => Ok(self
                 .store
-                .activate(meeting.id, &room.room_id, Utc::now())
+                .activate(meeting.id, &room.room_id, now())
                 .await?),
             Err(err) if err.outcome_unknown() => {
                 tracing::warn!(meeting_id = %meeting.id, "room creation outcome unknown; left provisioning");
@@ -83,7 +94,7 @@ impl Service {
             }
             Err(err) => {
                 self.store
-                    .mark_failed(meeting.id, &err.to_string(), Utc::now())
+                    .mark_failed(meeting.id, &err.to_string(), now())
                     .await?;
                 Err(err.into())
             }
@@ -106,7 +117,7 @@ impl Service {
             limit: filter.limit + 1,
             ..filter
         };
-        let mut items = self.store.list(&probe, Utc::now()).await?;
+        let mut items = self.store.list(&probe, now()).await?;
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|m| m.id)
@@ -147,9 +158,110 @@ impl Service {
                 Err(err) => return Err(err.into()),
             }
         }
-        self.store.mark_deleted(id, Utc::now()).await?;
+        self.store.mark_deleted(id, now()).await?;
         Ok(())
     }
+}
+
+impl From<ChangeError> for MeetingError {
+    fn from(err: ChangeError) -> Self {
+        match err {
+            ChangeError::Invalid(errors) => MeetingError::Invalid(errors),
+            ChangeError::Conflict(message) => MeetingError::Conflict(message),
+        }
+    }
+}
+
+impl Service {
+    /// Changes a meeting: EnableX first (a repeated PATCH is harmless), then the row, guarded
+    /// against a concurrent change by the row's `updated_at`.
+    #[tracing::instrument(skip(self, change), err(Display))]
+    pub async fn update(&self, id: Uuid, change: MeetingChange) -> Result<Meeting, MeetingError> {
+        let current = self.get(id).await?;
+        let mut changed = current.changed(change, now())?;
+        changed.updated_at = now();
+        if let Some(room_id) = &current.room_id {
+            self.enablex
+                .update_room(room_id, &room_patch(&changed))
+                .await?;
+        }
+        self.store
+            .update(&changed, current.updated_at)
+            .await?
+            .ok_or_else(|| {
+                MeetingError::Conflict(
+                    "the meeting was changed at the same time; read it again and retry".into(),
+                )
+            })
+    }
+
+    /// A personal embed link for one person.
+    pub async fn link(
+        &self,
+        id: Uuid,
+        role: LinkRole,
+        options: &LinkOptions<'_>,
+    ) -> Result<String, MeetingError> {
+        let meeting = self.get(id).await?;
+        let room_id = self.usable_room(&meeting)?;
+        Ok(self.urls.personal(meeting.embed, room_id, role, options))
+    }
+
+    /// An EnableX token for apps that use EnableX's SDK, valid 15 minutes; for a scheduled
+    /// meeting only once its room is open.
+    #[tracing::instrument(skip(self, request), err(Display))]
+    pub async fn token(
+        &self,
+        id: Uuid,
+        request: &TokenRequest,
+    ) -> Result<(String, DateTime<Utc>), MeetingError> {
+        let meeting = self.get(id).await?;
+        let room_id = self.usable_room(&meeting)?;
+        if let (Status::Scheduled, Some(schedule)) = (meeting.status(now()), meeting.schedule) {
+            return Err(MeetingError::Conflict(format!(
+                "tokens for this meeting can be had from {}",
+                schedule
+                    .joinable_from()
+                    .to_rfc3339_opts(SecondsFormat::Secs, true)
+            )));
+        }
+        let token = self.enablex.create_token(room_id, request).await?;
+        Ok((token, now() + Duration::minutes(TOKEN_LIFETIME_MINUTES)))
+    }
+
+    /// The room of a meeting people can still join.
+    fn usable_room<'m>(&self, meeting: &'m Meeting) -> Result<&'m str, MeetingError> {
+        match (meeting.status(now()), meeting.room_id.as_deref()) {
+            (Status::Deleted | Status::Ended, _) | (_, None) => Err(MeetingError::Conflict(
+                format!("the meeting is {}", meeting.status(now())),
+            )),
+            (_, Some(room_id)) => Ok(room_id),
+        }
+    }
+}
+
+/// The EnableX PATCH body for a changed meeting: everything EnableX lets change.
+fn room_patch(m: &Meeting) -> serde_json::Value {
+    let s = &m.settings;
+    let mut settings = json!({
+        "description": m.description.clone().unwrap_or_default(),
+        "moderators": s.moderators,
+        "participants": s.participants,
+        "quality": s.quality,
+        "max_active_talkers": s.max_active_talkers,
+        "screen_share": s.screen_share,
+        "canvas": s.canvas,
+        "abwd": s.abwd,
+        "auto_recording": s.auto_recording,
+        "knock": s.knock,
+        "wait_for_moderator": s.wait_for_moderator,
+        "media_zone": s.media_zone,
+    });
+    if let Some(schedule) = m.schedule {
+        settings["scheduled_time"] = json!(schedule.enablex_time());
+        settings["duration"] = json!(schedule.duration_minutes());
+    }
+    json!({ "name": m.name, "settings": settings })
 }
 
 /// The EnableX create body for a meeting.

@@ -66,8 +66,13 @@ impl Settings {
     /// Checks `input` against EnableX's ranges and fills in defaults. Field names in errors are
     /// `settings.<key>`.
     pub fn normalise(input: SettingsInput) -> Result<Self, Vec<FieldError>> {
+        Settings::default().apply(input)
+    }
+
+    /// These settings with `input`'s values laid over them, checked the same way.
+    pub fn apply(&self, input: SettingsInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let defaults = Settings::default();
+        let defaults = self.clone();
         let mut one_of =
             |key: &str, value: Option<String>, allowed: &[&str], default: String| match value {
                 None => default,
@@ -148,6 +153,22 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apply_keeps_what_is_not_given() {
+        let base = Settings {
+            quality: "HD".into(),
+            moderators: 3,
+            ..Settings::default()
+        };
+        let changed = base
+            .apply(SettingsInput {
+                moderators: Some(2),
+                ..SettingsInput::default()
+            })
+            .expect("valid");
+        assert_eq!((changed.quality.as_str(), changed.moderators), ("HD", 2));
+    }
 
     #[test]
     fn empty_input_gives_the_defaults() {

@@ -55,6 +55,57 @@ impl EmbedUrls {
     }
 }
 
+/// Who a personal link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRole {
+    Participant,
+    Moderator,
+}
+
+/// What a personal link says about the person it is for.
+#[derive(Debug, Clone, Default)]
+pub struct LinkOptions<'a> {
+    pub name: Option<&'a str>,
+    pub user_ref: Option<&'a str>,
+    /// Skip EnableX's landing page (needs a name).
+    pub skip_landing: bool,
+}
+
+impl EmbedUrls {
+    /// A participant or moderator URL with `name`, `user_ref` and `landing=no` in its query,
+    /// each value percent-encoded (spaces as `%20`, since the embed page may not read `+`).
+    pub fn personal(
+        &self,
+        plan: EmbedPlan,
+        room_id: &str,
+        role: LinkRole,
+        options: &LinkOptions<'_>,
+    ) -> String {
+        let base = match role {
+            LinkRole::Participant => self.participant(plan, room_id),
+            LinkRole::Moderator => self.moderator(plan, room_id),
+        };
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(name) = options.name {
+            query.append_pair("name", name);
+        }
+        if let Some(user_ref) = options.user_ref {
+            query.append_pair("user_ref", user_ref);
+        }
+        if options.skip_landing {
+            query.append_pair("landing", "no");
+        }
+        // The serializer writes a space as '+' and a literal '+' as %2B, so every '+' left is
+        // a space.
+        let query = query.finish().replace('+', "%20");
+        if query.is_empty() {
+            base
+        } else {
+            format!("{base}?{query}")
+        }
+    }
+}
+
 /// `base64("ROOM_ID-APP_ID")` in the standard alphabet, `=` padding kept, as EnableX's own
 /// moderator URLs carry it. EnableX ids are hex, so the result holds no `+` or `/`.
 pub fn moderator_hash(room_id: &str, app_id: &str) -> String {
@@ -84,6 +135,30 @@ mod tests {
         assert!(!url.contains("%3D"));
         // "a-bcd" is five bytes, so one '=' of padding.
         assert_eq!(moderator_hash("a", "bcd"), "YS1iY2Q=");
+    }
+
+    #[test]
+    fn personal_links_encode_every_value() {
+        let urls = EmbedUrls::for_subdomain("acme", APP);
+        let options = LinkOptions {
+            name: Some("Ana María & co+1"),
+            user_ref: Some("u/1?x=y"),
+            skip_landing: true,
+        };
+        let url = urls.personal(EmbedPlan::Premium, ROOM, LinkRole::Participant, &options);
+        assert_eq!(
+            url,
+            format!(
+                "https://acme.yourvideo.live/{ROOM}?name=Ana%20Mar%C3%ADa%20%26%20co%2B1&user_ref=u%2F1%3Fx%3Dy&landing=no"
+            )
+        );
+        let bare = urls.personal(
+            EmbedPlan::Lite,
+            ROOM,
+            LinkRole::Moderator,
+            &LinkOptions::default(),
+        );
+        assert_eq!(bare, urls.moderator(EmbedPlan::Lite, ROOM));
     }
 
     #[test]

@@ -91,6 +91,13 @@ pub trait MeetingStore: Send + Sync + 'static {
         id: Uuid,
         at: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<Meeting, StoreError>>;
+    /// Writes a changed meeting's name, description, schedule and settings, if the row is
+    /// still active and unchanged since `expected_updated_at`; `None` otherwise.
+    fn update<'a>(
+        &'a self,
+        meeting: &'a Meeting,
+        expected_updated_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Meeting>, StoreError>>;
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Meeting>, StoreError>>;
     /// Up to `filter.limit` meetings, newest first, as they stand at `now`.
     fn list<'a>(

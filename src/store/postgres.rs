@@ -183,6 +183,35 @@ impl MeetingStore for PgStore {
         })
     }
 
+    fn update<'a>(
+        &'a self,
+        m: &'a Meeting,
+        expected_updated_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Meeting>, StoreError>> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE meetings SET name = $3, description = $4, starts_at = $5, ends_at = $6, \
+                 joinable_from = $7, duration_minutes = $8, settings = $9, updated_at = $10 \
+                 WHERE id = $1 AND state = 'active' AND updated_at = $2 RETURNING {COLUMNS}"
+            );
+            let schedule = m.schedule;
+            let row = sqlx::query(&sql)
+                .bind(m.id)
+                .bind(expected_updated_at)
+                .bind(&m.name)
+                .bind(&m.description)
+                .bind(schedule.map(|s| s.starts_at()))
+                .bind(schedule.map(|s| s.ends_at()))
+                .bind(schedule.map(|s| s.joinable_from()))
+                .bind(schedule.map(|s| s.duration_minutes() as i32))
+                .bind(Json(settings_json(m)?))
+                .bind(m.updated_at)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| read(&r)?.into_meeting()).transpose()
+        })
+    }
+
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Meeting>, StoreError>> {
         Box::pin(async move {
             let sql = format!("SELECT {COLUMNS} FROM meetings WHERE id = $1");

@@ -1,0 +1,200 @@
+//! `PATCH /meetings/{id}`, `POST /meetings/{id}/links` and `POST /meetings/{id}/tokens`.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, meeting_id};
+use super::meetings::{
+    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REF_CHARS, MeetingView, choice, optional_text, time,
+};
+use crate::enablex::TokenRequest;
+use crate::meetings::{FieldError, Kind, LinkOptions, LinkRole, MeetingChange, SettingsInput};
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+/// `PATCH /meetings/{id}` body: only what EnableX lets change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeeting {
+    name: Option<String>,
+    /// An empty string clears it.
+    description: Option<String>,
+    /// Accepted only to say it cannot change.
+    kind: Option<String>,
+    starts_at: Option<String>,
+    duration_minutes: Option<i64>,
+    settings: Option<SettingsInput>,
+}
+
+impl UpdateMeeting {
+    fn validate(self) -> Result<MeetingChange, ApiError> {
+        let mut errors = Vec::new();
+        let nothing = self.name.is_none()
+            && self.description.is_none()
+            && self.kind.is_none()
+            && self.starts_at.is_none()
+            && self.duration_minutes.is_none()
+            && self.settings.is_none();
+        if nothing {
+            return Err(ApiError::field("body", "names nothing to change"));
+        }
+        let name_given = self.name.is_some();
+        let name = optional_text("name", self.name, MAX_NAME_CHARS, &mut errors);
+        if name_given && name.is_none() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        }
+        let description = self.description.map(|text| {
+            optional_text(
+                "description",
+                Some(text),
+                MAX_DESCRIPTION_CHARS,
+                &mut errors,
+            )
+        });
+        let change = MeetingChange {
+            name,
+            description,
+            kind: choice::<Kind>("kind", self.kind.as_deref(), &mut errors),
+            starts_at: self.starts_at,
+            duration_minutes: self.duration_minutes,
+            settings: self.settings,
+        };
+        if errors.is_empty() {
+            Ok(change)
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+/// `PATCH /meetings/{id}`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateMeeting>,
+) -> Result<Json<MeetingView>, ApiError> {
+    let id = meeting_id(&id)?;
+    let change = body.validate()?;
+    let meeting = state.service.update(id, change).await?;
+    Ok(Json(MeetingView::new(&state, meeting, Utc::now())))
+}
+
+/// `POST /meetings/{id}/links` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// `participant` (default) or `moderator`.
+    role: Option<String>,
+    name: Option<String>,
+    user_ref: Option<String>,
+    /// `false` skips EnableX's landing page; needs `name`.
+    landing: Option<bool>,
+}
+
+/// A personal URL.
+#[derive(Debug, Serialize)]
+pub struct LinkView {
+    url: String,
+}
+
+/// `POST /meetings/{id}/links`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LinkBody>,
+) -> Result<Json<LinkView>, ApiError> {
+    let id = meeting_id(&id)?;
+    let mut errors = Vec::new();
+    let role = match body.role.as_deref() {
+        None | Some("participant") => LinkRole::Participant,
+        Some("moderator") => LinkRole::Moderator,
+        Some(other) => {
+            errors.push(FieldError::new(
+                "role",
+                format!("'{other}' is not one of participant, moderator"),
+            ));
+            LinkRole::Participant
+        }
+    };
+    let name = optional_text("name", body.name, MAX_NAME_CHARS, &mut errors);
+    let user_ref = optional_text("user_ref", body.user_ref, MAX_REF_CHARS, &mut errors);
+    let skip_landing = body.landing == Some(false);
+    if skip_landing && name.is_none() {
+        errors.push(FieldError::new("name", "is required when landing is false"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let options = LinkOptions {
+        name: name.as_deref(),
+        user_ref: user_ref.as_deref(),
+        skip_landing,
+    };
+    let url = state.service.link(id, role, &options).await?;
+    Ok(Json(LinkView { url }))
+}
+
+/// `POST /meetings/{id}/tokens` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    role: Option<String>,
+    name: Option<String>,
+    user_ref: Option<String>,
+}
+
+/// A token for EnableX's SDK.
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    token: String,
+    expires_at: String,
+}
+
+/// `POST /meetings/{id}/tokens`.
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Json<TokenView>, ApiError> {
+    let id = meeting_id(&id)?;
+    let mut errors = Vec::new();
+    let role = match body.role.as_deref() {
+        Some(role @ ("participant" | "moderator" | "viewer")) => role.to_owned(),
+        Some(other) => {
+            errors.push(FieldError::new(
+                "role",
+                format!("'{other}' is not one of participant, moderator, viewer"),
+            ));
+            String::new()
+        }
+        None => {
+            errors.push(FieldError::new("role", "is required"));
+            String::new()
+        }
+    };
+    let name = optional_text("name", body.name, MAX_NAME_CHARS, &mut errors);
+    if name.is_none() {
+        errors.push(FieldError::new("name", "is required"));
+    }
+    let user_ref = optional_text("user_ref", body.user_ref, MAX_REF_CHARS, &mut errors);
+    if user_ref.is_none() {
+        errors.push(FieldError::new("user_ref", "is required"));
+    }
+    let (Some(name), Some(user_ref), true) = (name, user_ref, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let request = TokenRequest {
+        name,
+        role,
+        user_ref,
+    };
+    let (token, expires_at) = state.service.token(id, &request).await?;
+    Ok(Json(TokenView {
+        token,
+        expires_at: time(expires_at),
+    }))
+}
