@@ -4,19 +4,26 @@
 //! [`store`] and [`enablex`]. [`sandbox`] imitates EnableX over real HTTP.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod enablex;
 pub mod http;
 pub mod meetings;
+pub mod ops;
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;
 
+use auth::{Authenticator, JwtVerifier};
+use axum::http::HeaderValue;
 use config::{Config, EmbedTarget};
 use enablex::{ClientConfig, EnableXClient, EnableXError};
 use meetings::{EmbedUrls, Service};
 use secrecy::ExposeSecret;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use store::StoreError;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -32,6 +39,8 @@ pub enum RunError {
     Upstream(#[from] EnableXError),
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Serves roomgate on an already-bound `listener` until `shutdown` completes, then lets
@@ -65,7 +74,20 @@ pub async fn run(
         );
     }
     let state = build_state(&config).await?;
-    let app = router(state);
+    announce_access(&config, &state).await?;
+    if let Some(limiter) = state.limiter.clone() {
+        let mut stopped = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => limiter.forget_idle(),
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+        });
+    }
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     tracing::info!(addr = %listener.local_addr()?, "roomgate listening");
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
@@ -88,9 +110,30 @@ async fn wait_for_stop(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stopped| *stopped).await;
 }
 
+/// Says at start-up how callers get in. In sandbox mode with no key yet, makes an admin key
+/// and prints it once to standard output (not to the log), so the README's examples work.
+async fn announce_access(config: &Config, state: &http::AppState) -> Result<(), RunError> {
+    let store = state.service.store();
+    let live_keys = store.count_live_keys().await?;
+    if config.sandbox && live_keys == 0 {
+        let key = auth::keys::generate("sandbox-admin", true, meetings::now())
+            .map_err(RunError::Config)?;
+        store.insert_key(&key.record).await?;
+        println!(
+            "roomgate sandbox: admin API key (shown once, stored hashed):\n  export ROOMGATE_API_KEY={}",
+            key.text
+        );
+    } else if live_keys == 0 && config.security.jwt.is_none() {
+        tracing::warn!(
+            "no API key exists and no JWT verifier is configured: every /meetings request will be refused; create a key with `roomgate keys create --name NAME`"
+        );
+    }
+    Ok(())
+}
+
 /// Connects the store (running migrations), builds the EnableX client and the service.
 pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
-    let store = store::connect(config.database_url.expose_secret(), &config.pool).await?;
+    let store = store::connect(config.database.url.expose_secret(), &config.database.pool).await?;
     tracing::info!(backend = store.backend(), "database ready");
     let client = EnableXClient::new(ClientConfig {
         base_url: config.api_url.clone(),
@@ -104,9 +147,31 @@ pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
         EmbedTarget::Origin(origin) => EmbedUrls::for_origin(origin, &config.app_id),
         EmbedTarget::Sandbox => EmbedUrls::for_origin(&config.api_url, &config.app_id),
     };
+    let jwt = match &config.security.jwt {
+        None => None,
+        Some(settings) => {
+            let verifier = JwtVerifier::new(settings.clone()).map_err(RunError::Config)?;
+            verifier.refresh().await;
+            Some(Arc::new(verifier))
+        }
+    };
+    let limiter = config
+        .security
+        .rate_limit
+        .map(|limit| Arc::new(http::Limiter::new(limit.per_minute, limit.burst)));
+    let cors_origins = config
+        .security
+        .cors_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
     Ok(http::AppState {
+        auth: Authenticator::new(store.clone(), jwt),
         service: Service::new(store, client, urls),
+        limiter,
         default_plan: config.embed_plan,
+        request_timeout: config.security.request_timeout,
+        cors_origins,
     })
 }
 

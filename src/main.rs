@@ -16,6 +16,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Sandbox(args)) => run_sandbox(args).await,
         Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Keys { action, database }) => {
+            roomgate::ops::keys_command(action, database, &mut std::io::stdout()).await
+        }
         None => serve(cli.serve).await,
     };
     match result {

@@ -7,7 +7,9 @@ use super::meetings::{
     MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REF_CHARS, MeetingView, choice, optional_text, time,
 };
 use crate::enablex::TokenRequest;
-use crate::meetings::{FieldError, Kind, LinkOptions, LinkRole, MeetingChange, SettingsInput};
+use crate::meetings::{
+    Caller, FieldError, Kind, LinkOptions, LinkRole, MeetingChange, SettingsInput,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;
@@ -72,13 +74,14 @@ impl UpdateMeeting {
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateMeeting>,
 ) -> Result<Json<MeetingView>, ApiError> {
     let id = meeting_id(&id)?;
     let change = body.validate()?;
-    let meeting = state.service.update(id, change).await?;
-    Ok(Json(MeetingView::new(&state, meeting, Utc::now())))
+    let meeting = state.service.update(id, change, &caller).await?;
+    Ok(Json(MeetingView::new(&state, meeting, Utc::now(), &caller)))
 }
 
 /// `POST /meetings/{id}/links` body.
@@ -103,6 +106,7 @@ pub struct LinkView {
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn link(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> Result<Json<LinkView>, ApiError> {
@@ -133,7 +137,7 @@ pub async fn link(
         user_ref: user_ref.as_deref(),
         skip_landing,
     };
-    let url = state.service.link(id, role, &options).await?;
+    let url = state.service.link(id, role, &options, &caller).await?;
     Ok(Json(LinkView { url }))
 }
 
@@ -157,6 +161,7 @@ pub struct TokenView {
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn token(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<TokenView>, ApiError> {
@@ -192,7 +197,7 @@ pub async fn token(
         role,
         user_ref,
     };
-    let (token, expires_at) = state.service.token(id, &request).await?;
+    let (token, expires_at) = state.service.token(id, &request, &caller).await?;
     Ok(Json(TokenView {
         token,
         expires_at: time(expires_at),

@@ -20,6 +20,14 @@ pub enum ApiError {
     #[error("the request has invalid fields")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests; try again in {} s", .0.as_secs())]
+    RateLimited(std::time::Duration),
+    #[error("the request took too long")]
+    Timeout,
+    #[error("{0}")]
     NotFound(String),
     #[error("this route does not take that method")]
     MethodNotAllowed,
@@ -59,6 +67,7 @@ impl From<MeetingError> for ApiError {
         match err {
             MeetingError::NotFound => ApiError::NotFound("no such meeting".into()),
             MeetingError::Conflict(message) => ApiError::Conflict(message),
+            MeetingError::Forbidden(message) => ApiError::Forbidden(message),
             MeetingError::Invalid(errors) => ApiError::Validation(errors),
             MeetingError::Upstream(err) => ApiError::Upstream(err),
             MeetingError::Store(err) => err.into(),
@@ -116,6 +125,18 @@ impl IntoResponse for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "Validation failed",
+            ),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
+            ApiError::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                "Request timed out",
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::MethodNotAllowed => (
@@ -201,6 +222,8 @@ impl IntoResponse for ApiError {
             ApiError::Upstream(EnableXError::Unreachable(_)) | ApiError::DatabaseUnavailable(_) => {
                 Some(5)
             }
+            ApiError::RateLimited(wait) => Some(wait.as_secs().max(1)),
+            ApiError::Timeout => Some(1),
             _ => None,
         };
         let problem = Problem {
@@ -218,6 +241,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(self, ApiError::Unauthorized(_)) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

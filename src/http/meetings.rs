@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, meeting_id};
 use crate::meetings::{
-    EmbedPlan, FieldError, Kind, ListFilter, Meeting, NewMeeting, Schedule, Settings,
+    Caller, EmbedPlan, FieldError, Kind, ListFilter, Meeting, NewMeeting, Schedule, Settings,
     SettingsInput, Status, parse_instant,
 };
 use axum::Json;
@@ -22,8 +22,6 @@ pub(super) const MAX_REF_CHARS: usize = 128;
 pub(super) const MAX_DESCRIPTION_CHARS: usize = 1024;
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
-/// Who owns a meeting when the request does not say (callers are not yet authenticated).
-pub const ANONYMOUS_OWNER: &str = "anonymous";
 
 /// `POST /meetings` body.
 #[derive(Debug, Deserialize)]
@@ -66,13 +64,15 @@ pub(super) fn time(t: DateTime<Utc>) -> String {
 }
 
 impl MeetingView {
-    pub(super) fn new(state: &AppState, m: Meeting, now: DateTime<Utc>) -> Self {
+    /// The meeting as `caller` may see it: the moderator URL only for its owner.
+    pub(super) fn new(state: &AppState, m: Meeting, now: DateTime<Utc>, caller: &Caller) -> Self {
         let urls = state.service.urls();
         let room = m.room_id.as_deref();
+        let owner = caller.owns(&m);
         Self {
             id: m.id,
             participant_url: room.map(|r| urls.participant(m.embed, r)),
-            moderator_url: room.map(|r| urls.moderator(m.embed, r)),
+            moderator_url: room.filter(|_| owner).map(|r| urls.moderator(m.embed, r)),
             room_id: m.room_id.clone(),
             kind: m.kind.as_str(),
             status: m.status(now).as_str(),
@@ -134,7 +134,12 @@ pub(super) fn choice<T: std::str::FromStr<Err = String>>(
 
 impl CreateMeeting {
     /// Checks every field, reporting all problems at once.
-    fn validate(self, default_plan: EmbedPlan, now: DateTime<Utc>) -> Result<NewMeeting, ApiError> {
+    fn validate(
+        self,
+        default_plan: EmbedPlan,
+        now: DateTime<Utc>,
+        caller: &Caller,
+    ) -> Result<NewMeeting, ApiError> {
         let mut errors = Vec::new();
         let name = optional_text("name", self.name, MAX_NAME_CHARS, &mut errors);
         if name.is_none() {
@@ -186,7 +191,8 @@ impl CreateMeeting {
                     name,
                     kind,
                     schedule,
-                    owner_ref: owner_ref.unwrap_or_else(|| ANONYMOUS_OWNER.to_owned()),
+                    owner_ref: owner_ref.unwrap_or_else(|| caller.subject.clone()),
+                    created_by: caller.identity.clone(),
                     description,
                     embed,
                     settings,
@@ -201,13 +207,14 @@ impl CreateMeeting {
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateMeeting>,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
-    let new = body.validate(state.default_plan, now)?;
+    let new = body.validate(state.default_plan, now, &caller)?;
     let meeting = state.service.create(new).await?;
     let location = format!("/meetings/{}", meeting.id);
-    let view = MeetingView::new(&state, meeting, Utc::now());
+    let view = MeetingView::new(&state, meeting, Utc::now(), &caller);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -220,10 +227,11 @@ pub async fn create(
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn get_one(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<MeetingView>, ApiError> {
-    let meeting = state.service.get(meeting_id(&id)?).await?;
-    Ok(Json(MeetingView::new(&state, meeting, Utc::now())))
+    let meeting = state.service.get(meeting_id(&id)?, &caller).await?;
+    Ok(Json(MeetingView::new(&state, meeting, Utc::now(), &caller)))
 }
 
 /// `GET /meetings` query.
@@ -257,7 +265,7 @@ fn decode_cursor(text: &str) -> Option<Uuid> {
 }
 
 impl ListQuery {
-    fn validate(self) -> Result<ListFilter, ApiError> {
+    fn validate(self, caller: &Caller) -> Result<ListFilter, ApiError> {
         let mut errors = Vec::new();
         let instant = |field: &str, value: Option<String>, errors: &mut Vec<FieldError>| {
             parse_instant(&value?)
@@ -286,6 +294,7 @@ impl ListQuery {
             id
         });
         let filter = ListFilter {
+            created_by: (!caller.admin).then(|| caller.identity.clone()),
             owner_ref: optional_text("owner_ref", self.owner_ref, MAX_REF_CHARS, &mut errors),
             kind: choice::<Kind>("kind", self.kind.as_deref(), &mut errors),
             status: choice::<Status>("status", self.status.as_deref(), &mut errors),
@@ -306,15 +315,16 @@ impl ListQuery {
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<MeetingPage>, ApiError> {
-    let page = state.service.list(query.validate()?).await?;
+    let page = state.service.list(query.validate(&caller)?).await?;
     let now = Utc::now();
     Ok(Json(MeetingPage {
         items: page
             .items
             .into_iter()
-            .map(|m| MeetingView::new(&state, m, now))
+            .map(|m| MeetingView::new(&state, m, now, &caller))
             .collect(),
         next_cursor: page.next.map(encode_cursor),
     }))
@@ -324,8 +334,9 @@ pub async fn list(
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.delete(meeting_id(&id)?).await?;
+    state.service.delete(meeting_id(&id)?, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,25 +1,31 @@
 //! The HTTP layer: routes, extraction and validation, error mapping, middleware.
 
+mod auth;
 mod changes;
 mod error;
 mod extract;
 mod meetings;
 
+pub use auth::Limiter;
 pub use error::ApiError;
-pub use meetings::ANONYMOUS_OWNER;
 
+use crate::auth::Authenticator;
 use crate::meetings::{EmbedPlan, Service};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::HeaderName;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -27,15 +33,24 @@ use tracing::Level;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Service,
+    pub auth: Authenticator,
+    /// Per-caller token buckets; `None` when rate limiting is off.
+    pub limiter: Option<Arc<Limiter>>,
     /// The embed plan used when a request does not name one.
     pub default_plan: EmbedPlan,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// Origins whose browsers may call the API (CORS); empty allows none.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// All of roomgate's routes with their middleware.
+/// All of roomgate's routes with their middleware. `/meetings` needs a caller; health
+/// checks do not.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    let meetings = Router::new()
         .route("/meetings", get(meetings::list).post(meetings::create))
         .route(
             "/meetings/{id}",
@@ -45,12 +60,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/meetings/{id}/links", post(changes::link))
         .route("/meetings/{id}/tokens", post(changes::token))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_caller));
+    let timeout = state.request_timeout;
+    let cors = cors(state.cors_origins.clone());
+    let api = meetings
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     let middleware = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::PROXY_AUTHORIZATION,
+        ]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -66,12 +90,49 @@ pub fn router(state: AppState) -> Router {
                         .unwrap_or_default();
                     tracing::info_span!("request", method = %request.method(), route, request_id)
                 })
+                .on_request(|request: &Request, _: &tracing::Span| {
+                    // Sensitive headers were marked above: their values print as "Sensitive".
+                    tracing::debug!(uri = %request.uri(), headers = ?request.headers(), "request received");
+                })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors)
+        .layer(from_fn(move |request: Request, next: Next| async move {
+            match tokio::time::timeout(timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::Timeout.into_response(),
+            }
+        }))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES));
     api.layer(middleware)
+}
+
+/// Browsers may call the API only from the configured origins.
+fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
+    let exposed = [
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+    ];
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            IDEMPOTENCY_KEY,
+            REQUEST_ID,
+        ])
+        .expose_headers(
+            [header::LOCATION, header::RETRY_AFTER, REQUEST_ID]
+                .into_iter()
+                .chain(exposed.map(HeaderName::from_static))
+                .collect::<Vec<_>>(),
+        )
+        .max_age(Duration::from_secs(3600))
 }
 
 async fn not_found() -> ApiError {

@@ -130,6 +130,7 @@ mod tests {
             name: "n".into(),
             description: Some("d".into()),
             owner_ref: "o".into(),
+            created_by: "key:o".into(),
             embed: EmbedPlan::Premium,
             schedule: Some(Schedule::from_stored(
                 parse_instant(start).expect("valid"),

@@ -101,6 +101,48 @@ text_enum!(
     }
 );
 
+/// Who is calling, as far as meetings care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Whose meetings these are: `key:<name>` or `user:<subject>`, so a key and a user of the
+    /// same name are never one owner.
+    pub identity: String,
+    /// The bare name or subject, the default `owner_ref` sent to EnableX.
+    pub subject: String,
+    /// Admins see and manage every meeting.
+    pub admin: bool,
+}
+
+impl Caller {
+    /// A caller holding the API key named `name`.
+    pub fn for_key(name: &str, admin: bool) -> Self {
+        Self {
+            identity: format!("key:{name}"),
+            subject: name.to_owned(),
+            admin,
+        }
+    }
+
+    /// A front-end user vouched for by a JWT.
+    pub fn for_user(subject: &str) -> Self {
+        Self {
+            identity: format!("user:{subject}"),
+            subject: subject.to_owned(),
+            admin: false,
+        }
+    }
+
+    /// Whether the meeting is this caller's own (only owners get moderator URLs).
+    pub fn owns(&self, meeting: &Meeting) -> bool {
+        meeting.created_by == self.identity
+    }
+
+    /// Whether this caller may see the meeting at all.
+    pub fn can_see(&self, meeting: &Meeting) -> bool {
+        self.admin || self.owns(meeting)
+    }
+}
+
 /// A meeting record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meeting {
@@ -112,6 +154,8 @@ pub struct Meeting {
     pub name: String,
     pub description: Option<String>,
     pub owner_ref: String,
+    /// The [`Caller::identity`] that created it.
+    pub created_by: String,
     pub embed: EmbedPlan,
     /// Only scheduled meetings have one.
     pub schedule: Option<Schedule>,
@@ -154,6 +198,7 @@ pub struct NewMeeting {
     pub kind: Kind,
     pub schedule: Option<Schedule>,
     pub owner_ref: String,
+    pub created_by: String,
     pub description: Option<String>,
     pub embed: EmbedPlan,
     pub settings: Settings,
@@ -162,6 +207,8 @@ pub struct NewMeeting {
 /// Which meetings to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// Only meetings this identity created (set for every caller but admins).
+    pub created_by: Option<String>,
     pub owner_ref: Option<String>,
     pub kind: Option<Kind>,
     /// `None` lists every meeting callers can see except deleted ones.
@@ -198,6 +245,7 @@ mod tests {
             name: "n".into(),
             description: None,
             owner_ref: "o".into(),
+            created_by: "key:o".into(),
             embed: EmbedPlan::Premium,
             schedule,
             settings: Settings::default(),

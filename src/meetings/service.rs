@@ -1,7 +1,7 @@
 //! The meetings service: the one place that orders writes to the store and calls to EnableX.
 
 use super::{
-    ChangeError, EmbedUrls, FieldError, Kind, LinkOptions, LinkRole, ListFilter, Meeting,
+    Caller, ChangeError, EmbedUrls, FieldError, Kind, LinkOptions, LinkRole, ListFilter, Meeting,
     MeetingChange, NewMeeting, Page, State, Status, now,
 };
 use crate::enablex::{
@@ -22,6 +22,8 @@ pub enum MeetingError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("invalid change")]
     Invalid(Vec<FieldError>),
     #[error(transparent)]
@@ -72,6 +74,7 @@ impl Service {
             name: new.name,
             description: new.description,
             owner_ref: new.owner_ref,
+            created_by: new.created_by,
             embed: new.embed,
             schedule: new.schedule,
             settings: new.settings,
@@ -101,10 +104,12 @@ impl Service {
         }
     }
 
-    /// A meeting callers may see (not one still provisioning or never created).
-    pub async fn get(&self, id: Uuid) -> Result<Meeting, MeetingError> {
+    /// A meeting the caller may see: its own (any, for an admin), and not one still
+    /// provisioning or never created. Anything else is "not found", so nothing leaks about
+    /// other callers' meetings.
+    pub async fn get(&self, id: Uuid, caller: &Caller) -> Result<Meeting, MeetingError> {
         match self.store.get(id).await? {
-            Some(m) if m.is_visible() => Ok(m),
+            Some(m) if m.is_visible() && caller.can_see(&m) => Ok(m),
             _ => Err(MeetingError::NotFound),
         }
     }
@@ -130,9 +135,9 @@ impl Service {
     /// Deletes the meeting's room at EnableX and marks the row deleted. Deleting a deleted
     /// meeting is harmless; a room EnableX no longer knows counts as deleted; a room with
     /// people in a live session is a conflict.
-    #[tracing::instrument(skip(self), err(Display))]
-    pub async fn delete(&self, id: Uuid) -> Result<(), MeetingError> {
-        let meeting = self.get(id).await?;
+    #[tracing::instrument(skip(self, caller), err(Display))]
+    pub async fn delete(&self, id: Uuid, caller: &Caller) -> Result<(), MeetingError> {
+        let meeting = self.get(id, caller).await?;
         if meeting.state == State::Deleted {
             return Ok(());
         }
@@ -175,9 +180,14 @@ impl From<ChangeError> for MeetingError {
 impl Service {
     /// Changes a meeting: EnableX first (a repeated PATCH is harmless), then the row, guarded
     /// against a concurrent change by the row's `updated_at`.
-    #[tracing::instrument(skip(self, change), err(Display))]
-    pub async fn update(&self, id: Uuid, change: MeetingChange) -> Result<Meeting, MeetingError> {
-        let current = self.get(id).await?;
+    #[tracing::instrument(skip(self, change, caller), err(Display))]
+    pub async fn update(
+        &self,
+        id: Uuid,
+        change: MeetingChange,
+        caller: &Caller,
+    ) -> Result<Meeting, MeetingError> {
+        let current = self.get(id, caller).await?;
         let mut changed = current.changed(change, now())?;
         changed.updated_at = now();
         if let Some(room_id) = &current.room_id {
@@ -195,27 +205,35 @@ impl Service {
             })
     }
 
-    /// A personal embed link for one person.
+    /// A personal embed link for one person. Moderator links only for the meeting's owner.
     pub async fn link(
         &self,
         id: Uuid,
         role: LinkRole,
         options: &LinkOptions<'_>,
+        caller: &Caller,
     ) -> Result<String, MeetingError> {
-        let meeting = self.get(id).await?;
+        let meeting = self.get(id, caller).await?;
+        if role == LinkRole::Moderator {
+            only_owner(&meeting, caller)?;
+        }
         let room_id = self.usable_room(&meeting)?;
         Ok(self.urls.personal(meeting.embed, room_id, role, options))
     }
 
     /// An EnableX token for apps that use EnableX's SDK, valid 15 minutes; for a scheduled
     /// meeting only once its room is open.
-    #[tracing::instrument(skip(self, request), err(Display))]
+    #[tracing::instrument(skip(self, request, caller), err(Display))]
     pub async fn token(
         &self,
         id: Uuid,
         request: &TokenRequest,
+        caller: &Caller,
     ) -> Result<(String, DateTime<Utc>), MeetingError> {
-        let meeting = self.get(id).await?;
+        let meeting = self.get(id, caller).await?;
+        if request.role == "moderator" {
+            only_owner(&meeting, caller)?;
+        }
         let room_id = self.usable_room(&meeting)?;
         if let (Status::Scheduled, Some(schedule)) = (meeting.status(now()), meeting.schedule) {
             return Err(MeetingError::Conflict(format!(
@@ -237,6 +255,17 @@ impl Service {
             )),
             (_, Some(room_id)) => Ok(room_id),
         }
+    }
+}
+
+/// Moderator rights are the owner's alone, even among admins.
+fn only_owner(meeting: &Meeting, caller: &Caller) -> Result<(), MeetingError> {
+    if caller.owns(meeting) {
+        Ok(())
+    } else {
+        Err(MeetingError::Forbidden(
+            "only the meeting's owner can have moderator access".into(),
+        ))
     }
 }
 

@@ -8,6 +8,7 @@ mod sqlite;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use crate::auth::KeyRecord;
 use crate::meetings::{EmbedPlan, Kind, ListFilter, Meeting, Schedule, Settings, State, Status};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::future::Future;
@@ -99,6 +100,16 @@ pub trait MeetingStore: Send + Sync + 'static {
         expected_updated_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Option<Meeting>, StoreError>>;
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Meeting>, StoreError>>;
+    /// Stores a new API key; a live key with the same name is a `Conflict`.
+    fn insert_key(&self, key: &KeyRecord) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The key with this public id, revoked or not.
+    fn find_key(&self, id: &str) -> BoxFuture<'_, Result<Option<KeyRecord>, StoreError>>;
+    /// Every key, oldest first.
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>>;
+    /// Revokes the live key named `name`; false if there is none.
+    fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// How many keys are live.
+    fn count_live_keys(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
     /// Up to `filter.limit` meetings, newest first, as they stand at `now`.
     fn list<'a>(
         &'a self,
@@ -142,8 +153,11 @@ pub(crate) fn instant_text(t: DateTime<Utc>) -> String {
 }
 
 /// The columns every query reads, in this order.
-pub(crate) const COLUMNS: &str = "id, room_id, kind, name, description, owner_ref, embed, \
+pub(crate) const COLUMNS: &str = "id, room_id, kind, name, description, owner_ref, created_by, embed, \
     starts_at, duration_minutes, settings, state, failure, created_at, updated_at, deleted_at";
+
+/// The columns key queries read.
+pub(crate) const KEY_COLUMNS: &str = "id, name, secret_hash, admin, created_at, revoked_at";
 
 /// A row as both backends read it, before the text columns are checked.
 pub(crate) struct RawMeeting {
@@ -153,6 +167,7 @@ pub(crate) struct RawMeeting {
     pub name: String,
     pub description: Option<String>,
     pub owner_ref: String,
+    pub created_by: String,
     pub embed: String,
     pub starts_at: Option<DateTime<Utc>>,
     pub duration_minutes: Option<i32>,
@@ -181,6 +196,7 @@ impl RawMeeting {
             name: self.name,
             description: self.description,
             owner_ref: self.owner_ref,
+            created_by: self.created_by,
             embed: self
                 .embed
                 .parse::<EmbedPlan>()
@@ -244,6 +260,9 @@ where
             q.push_bind(now.clone()).push(ts);
             q.push(" AND ends_at > ").push_bind(now).push(ts).push("))");
         }
+    }
+    if let Some(creator) = &filter.created_by {
+        q.push(" AND created_by = ").push_bind(creator.clone());
     }
     if let Some(owner) = &filter.owner_ref {
         q.push(" AND owner_ref = ").push_bind(owner.clone());

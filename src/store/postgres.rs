@@ -2,9 +2,10 @@
 //! `jsonb`) so ops can query the table directly.
 
 use super::{
-    BoxFuture, COLUMNS, MeetingStore, PoolOptions, RawMeeting, StoreError, list_query,
+    BoxFuture, COLUMNS, KEY_COLUMNS, MeetingStore, PoolOptions, RawMeeting, StoreError, list_query,
     settings_json,
 };
+use crate::auth::KeyRecord;
 use crate::meetings::{ListFilter, Meeting};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -60,6 +61,7 @@ fn read(row: &PgRow) -> Result<RawMeeting, sqlx::Error> {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         owner_ref: row.try_get("owner_ref")?,
+        created_by: row.try_get("created_by")?,
         embed: row.try_get("embed")?,
         starts_at: row.try_get("starts_at")?,
         duration_minutes: row.try_get("duration_minutes")?,
@@ -69,6 +71,17 @@ fn read(row: &PgRow) -> Result<RawMeeting, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+fn read_key(row: &PgRow) -> Result<KeyRecord, sqlx::Error> {
+    Ok(KeyRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        admin: row.try_get("admin")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
     })
 }
 
@@ -96,10 +109,10 @@ impl MeetingStore for PgStore {
             let settings = settings_json(&m)?;
             let schedule = m.schedule;
             sqlx::query(
-                "INSERT INTO meetings (id, room_id, kind, name, description, owner_ref, embed, \
+                "INSERT INTO meetings (id, room_id, kind, name, description, owner_ref, created_by, embed, \
                  starts_at, ends_at, joinable_from, duration_minutes, settings, state, failure, \
                  created_at, updated_at, deleted_at) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
             )
             .bind(m.id)
             .bind(&m.room_id)
@@ -107,6 +120,7 @@ impl MeetingStore for PgStore {
             .bind(&m.name)
             .bind(&m.description)
             .bind(&m.owner_ref)
+            .bind(&m.created_by)
             .bind(m.embed.as_str())
             .bind(schedule.map(|s| s.starts_at()))
             .bind(schedule.map(|s| s.ends_at()))
@@ -209,6 +223,71 @@ impl MeetingStore for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
             row.map(|r| read(&r)?.into_meeting()).transpose()
+        })
+    }
+
+    fn insert_key(&self, key: &KeyRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        let key = key.clone();
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO api_keys (id, name, secret_hash, admin, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&key.id)
+            .bind(&key.name)
+            .bind(&key.secret_hash)
+            .bind(key.admin)
+            .bind(key.created_at)
+            .bind(key.revoked_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn find_key(&self, id: &str) -> BoxFuture<'_, Result<Option<KeyRecord>, StoreError>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| read_key(&r)).transpose()?)
+        })
+    }
+
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(read_key).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+            )
+            .bind(name)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn count_live_keys(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move {
+            Ok(
+                sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await?,
+            )
         })
     }
 

@@ -1,7 +1,7 @@
 //! `spawn_app()`: every test gets its own roomgate on port 0, its own database and its own
 //! EnableX sandbox, all over real HTTP.
 
-use roomgate::config::{Config, EmbedTarget};
+use roomgate::config::{Config, Database, EmbedTarget, Security};
 use roomgate::meetings::EmbedPlan;
 use roomgate::sandbox::{self, RunningSandbox, SandboxConfig};
 use roomgate::store::PoolOptions;
@@ -23,7 +23,11 @@ pub enum Backend {
 /// A running roomgate with its sandbox.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Sends the owner key with every request.
     pub http: reqwest::Client,
+    /// An ordinary (non-admin) API key, the one `http` sends.
+    pub key: String,
+    pub database_url: String,
     pub sandbox: RunningSandbox,
     pub sandbox_config: SandboxConfig,
     _stop: Vec<oneshot::Sender<()>>,
@@ -72,11 +76,18 @@ pub fn config(database_url: &str, api_url: &str, creds: &SandboxConfig) -> Confi
         app_key: creds.app_key.clone(),
         embed: EmbedTarget::Subdomain("acme".into()),
         embed_plan: EmbedPlan::Premium,
-        database_url: SecretString::from(database_url.to_owned()),
+        database: Database {
+            url: SecretString::from(database_url.to_owned()),
+            pool: PoolOptions::default(),
+        },
         listen: "127.0.0.1:0".parse().expect("addr"),
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
-        pool: PoolOptions::default(),
+        // Tests that are not about rate limits must not trip them.
+        security: Security {
+            rate_limit: None,
+            ..Security::default()
+        },
         shutdown_grace: Duration::from_secs(2),
     }
 }
@@ -123,10 +134,13 @@ pub async fn spawn_app_with(
     let sandbox_config = SandboxConfig::generated();
     let (sandbox, stop_sandbox) = spawn_sandbox(sandbox_config.clone()).await;
     let config = tweak(config(&database_url, &sandbox.api_url(), &sandbox_config));
+    let key = create_key(&database_url, "owner", false).await;
     let (addr, stop_app) = spawn_roomgate(config).await;
     Some(TestApp {
         addr,
-        http: reqwest::Client::new(),
+        http: client_with_key(&key),
+        key,
+        database_url,
         sandbox,
         sandbox_config,
         _stop: vec![stop_app, stop_sandbox],
@@ -200,6 +214,28 @@ impl TestApp {
             .expect("sandbox");
         assert_eq!(response.status(), 200);
     }
+}
+
+/// Stores a new API key in the database at `database_url` (migrating it first) and returns
+/// its text.
+pub async fn create_key(database_url: &str, name: &str, admin: bool) -> String {
+    let store = roomgate::store::connect(database_url, &PoolOptions::default())
+        .await
+        .expect("store");
+    let key = roomgate::auth::keys::generate(name, admin, roomgate::meetings::now()).expect("key");
+    store.insert_key(&key.record).await.expect("insert key");
+    key.text
+}
+
+/// A client that sends `key` as its bearer credential.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// A start time `minutes` from now, in RFC 3339 with an offset.

@@ -1,9 +1,11 @@
 //! End-to-end tests: roomgate over real HTTP, a real database and the sandbox as EnableX.
 
+mod auth;
 mod changes;
 mod cli;
 mod common;
 mod sandbox;
+mod secrets;
 mod story;
 mod upstream;
 mod validation;

@@ -254,8 +254,9 @@ async fn serve_with_sandbox_gives_embed_urls_that_open_pages() {
     let mut cfg = config(&database, "http://unused.invalid/video/v1", &creds);
     cfg.sandbox = true;
     cfg.embed = roomgate::config::EmbedTarget::Sandbox;
+    let key = crate::common::create_key(&database, "owner", false).await;
     let (addr, _stop) = crate::common::spawn_roomgate(cfg).await;
-    let http = reqwest::Client::new();
+    let http = crate::common::client_with_key(&key);
     let meeting: Value = http
         .post(format!("http://{addr}/meetings"))
         .json(&json!({"name": "Demo <b>room</b>"}))

@@ -66,7 +66,10 @@ async fn story(app: TestApp) {
     );
     assert_eq!(permanent["starts_at"], Value::Null);
     assert_eq!(adhoc["kind"], "adhoc", "adhoc is the default kind");
-    assert_eq!(adhoc["owner_ref"], "anonymous");
+    assert_eq!(
+        adhoc["owner_ref"], "owner",
+        "owner_ref defaults to the caller"
+    );
     assert_eq!(scheduled["status"], "scheduled");
     assert_eq!(scheduled["duration_minutes"], 30);
     let start = chrono::DateTime::parse_from_rfc3339(&starts_at).expect("start");

@@ -1,14 +1,19 @@
 //! EnableX failures reach callers as the design maps them, and leave the records straight.
 
-use crate::common::{Backend, TestApp, config, fresh_database, spawn_app_with, spawn_roomgate};
+use crate::common::{
+    Backend, TestApp, client_with_key, config, create_key, fresh_database, spawn_app_with,
+    spawn_roomgate,
+};
 use roomgate::sandbox::SandboxConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-async fn meetings_with_status(app_url: &str, status: &str) -> Vec<Value> {
-    let page: Value = reqwest::get(format!("{app_url}/meetings?status={status}"))
+async fn meetings_with_status(app_url: &str, key: &str, status: &str) -> Vec<Value> {
+    let page: Value = client_with_key(key)
+        .get(format!("{app_url}/meetings?status={status}"))
+        .send()
         .await
         .expect("list")
         .json()
@@ -41,10 +46,14 @@ async fn an_enablex_refusal_is_502_with_enablex_code_and_no_credentials() {
         assert_eq!(problem["enablex"]["code"], "10000");
         assert_eq!(problem["enablex"]["status"], 401);
         // The attempt is on record for ops as failed, and invisible to the API's default list.
-        let failed = meetings_with_status(&app.url(""), "failed").await;
+        let failed = meetings_with_status(&app.url(""), &app.key, "failed").await;
         assert_eq!(failed.len(), 1, "{backend:?}");
         assert_eq!(failed[0]["status"], "failed");
-        assert!(meetings_with_status(&app.url(""), "open").await.is_empty());
+        assert!(
+            meetings_with_status(&app.url(""), &app.key, "open")
+                .await
+                .is_empty()
+        );
     }
 }
 
@@ -58,13 +67,14 @@ async fn enablex_unreachable_is_503_with_retry_after() {
         .expect("addr");
     let database = fresh_database(Backend::Sqlite).await.expect("sqlite");
     let creds = SandboxConfig::generated();
+    let key = create_key(&database, "owner", false).await;
     let (addr, _stop) = spawn_roomgate(config(
         &database,
         &format!("http://{closed}/video/v1"),
         &creds,
     ))
     .await;
-    let response = reqwest::Client::new()
+    let response = client_with_key(&key)
         .post(format!("http://{addr}/meetings"))
         .json(&json!({"name": "Nobody home"}))
         .send()
@@ -76,7 +86,7 @@ async fn enablex_unreachable_is_503_with_retry_after() {
     assert_eq!(problem["code"], "enablex_unavailable");
     // Nothing was sent, so nothing can exist upstream: the record is marked failed.
     assert_eq!(
-        meetings_with_status(&format!("http://{addr}"), "failed")
+        meetings_with_status(&format!("http://{addr}"), &key, "failed")
             .await
             .len(),
         1
@@ -98,9 +108,10 @@ async fn an_enablex_that_never_answers_is_504_and_the_record_waits_for_reconcili
     let creds = SandboxConfig::generated();
     let mut cfg = config(&database, &format!("http://{silent_addr}/video/v1"), &creds);
     cfg.request_timeout = Duration::from_secs(1);
+    let key = create_key(&database, "owner", false).await;
     let (addr, _stop) = spawn_roomgate(cfg).await;
     let started = std::time::Instant::now();
-    let response = reqwest::Client::new()
+    let response = client_with_key(&key)
         .post(format!("http://{addr}/meetings"))
         .json(&json!({"name": "Hanging"}))
         .send()
@@ -115,8 +126,13 @@ async fn an_enablex_that_never_answers_is_504_and_the_record_waits_for_reconcili
     assert_eq!(problem["code"], "enablex_timeout");
     // The room may exist upstream: the row stays provisioning, not failed, for the reconciler.
     let base = format!("http://{addr}");
-    assert_eq!(meetings_with_status(&base, "provisioning").await.len(), 1);
-    assert!(meetings_with_status(&base, "failed").await.is_empty());
+    assert_eq!(
+        meetings_with_status(&base, &key, "provisioning")
+            .await
+            .len(),
+        1
+    );
+    assert!(meetings_with_status(&base, &key, "failed").await.is_empty());
 }
 
 #[tokio::test]

@@ -1,6 +1,10 @@
 //! Command line and configuration: flags or environment (`.env` honoured), checked once at
 //! start-up. A missing or bad setting is one line naming the variable.
 
+mod security;
+
+pub use security::{RateLimit, Security, SecurityArgs};
+
 use crate::meetings::EmbedPlan;
 use crate::store::PoolOptions;
 use clap::{Args, Parser, Subcommand};
@@ -33,8 +37,91 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve(ServeArgs),
-    /// Run only the EnableX sandbox, for tests, benchmarks and front-end work.
     Sandbox(SandboxArgs),
+    /// Manage API keys (stored hashed in the configured database).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// `roomgate keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Admin keys see and manage every caller's meetings.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the live key with this name.
+    Revoke { name: String },
+}
+
+/// Where meetings and keys are stored.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DatabaseArgs {
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<String>,
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS")]
+    pub database_acquire_timeout_secs: Option<String>,
+}
+
+/// Checked database settings.
+#[derive(Clone)]
+pub struct Database {
+    /// May hold a password: never printed.
+    pub url: SecretString,
+    pub pool: PoolOptions,
+}
+
+impl DatabaseArgs {
+    /// Checks the database settings (default `sqlite://roomgate.db`).
+    pub fn check(self) -> Result<Database, ConfigError> {
+        let url = given(self.database_url).unwrap_or_else(|| "sqlite://roomgate.db".into());
+        let scheme = url.split(':').next().unwrap_or_default();
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+            return Err(problem(
+                "DATABASE_URL",
+                format!("must start with sqlite:// or postgres://, got scheme '{scheme}'"),
+            ));
+        }
+        let max_connections = match given(self.database_max_connections) {
+            None => PoolOptions::default().max_connections,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    problem(
+                        "DATABASE_MAX_CONNECTIONS",
+                        format!("must be a whole number from 1 to 1000, got '{text}'"),
+                    )
+                })?,
+        };
+        Ok(Database {
+            url: SecretString::from(url),
+            pool: PoolOptions {
+                max_connections,
+                acquire_timeout: seconds(
+                    "DATABASE_ACQUIRE_TIMEOUT_SECS",
+                    self.database_acquire_timeout_secs,
+                    5,
+                )?,
+            },
+        })
+    }
 }
 
 /// Settings for `roomgate serve`. Values are checked by [`Config::from_args`], not by clap,
@@ -57,18 +144,16 @@ pub struct ServeArgs {
     pub embed_plan: Option<String>,
     #[arg(long, env = "EMBED_BASE_URL")]
     pub embed_base_url: Option<String>,
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
     #[arg(long, env = "ROOMGATE_LISTEN")]
     pub listen: Option<String>,
     #[arg(long, env = "ENABLEX_CONNECT_TIMEOUT_SECS")]
-    pub connect_timeout_secs: Option<String>,
+    pub enablex_connect_timeout_secs: Option<String>,
     #[arg(long, env = "ENABLEX_TIMEOUT_SECS")]
-    pub request_timeout_secs: Option<String>,
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS")]
-    pub database_max_connections: Option<String>,
-    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS")]
-    pub database_acquire_timeout_secs: Option<String>,
+    pub enablex_timeout_secs: Option<String>,
     #[arg(long, env = "SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<String>,
 }
@@ -122,12 +207,12 @@ pub struct Config {
     pub app_key: SecretString,
     pub embed: EmbedTarget,
     pub embed_plan: EmbedPlan,
-    /// May hold a password: never printed.
-    pub database_url: SecretString,
+    pub database: Database,
     pub listen: SocketAddr,
+    /// EnableX connect and request timeouts.
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
-    pub pool: PoolOptions,
+    pub security: Security,
     pub shutdown_grace: Duration,
 }
 
@@ -142,6 +227,9 @@ impl fmt::Debug for Config {
             .field("embed_plan", &self.embed_plan)
             .field("database_url", &"[redacted]")
             .field("listen", &self.listen)
+            .field("rate_limit", &self.security.rate_limit)
+            .field("cors_origins", &self.security.cors_origins)
+            .field("jwt", &self.security.jwt.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -231,15 +319,8 @@ impl Config {
             None => EmbedPlan::Premium,
             Some(plan) => plan.parse().map_err(|m: String| problem("EMBED_PLAN", m))?,
         };
-        let database_url =
-            given(args.database_url).unwrap_or_else(|| "sqlite://roomgate.db".into());
-        let scheme = database_url.split(':').next().unwrap_or_default();
-        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
-            return Err(problem(
-                "DATABASE_URL",
-                format!("must start with sqlite:// or postgres://, got scheme '{scheme}'"),
-            ));
-        }
+        let database = args.database.check()?;
+        let security = args.security.check()?;
         let listen_text = given(args.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().map_err(|_| {
             problem(
@@ -247,19 +328,7 @@ impl Config {
                 format!("must be an address such as 127.0.0.1:8080, got '{listen_text}'"),
             )
         })?;
-        let max_connections = match given(args.database_max_connections) {
-            None => PoolOptions::default().max_connections,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| {
-                    problem(
-                        "DATABASE_MAX_CONNECTIONS",
-                        format!("must be a whole number from 1 to 1000, got '{text}'"),
-                    )
-                })?,
-        };
+
         Ok(Config {
             sandbox,
             api_url,
@@ -267,18 +336,15 @@ impl Config {
             app_key,
             embed,
             embed_plan,
-            database_url: SecretString::from(database_url),
+            database,
             listen,
-            connect_timeout: seconds("ENABLEX_CONNECT_TIMEOUT_SECS", args.connect_timeout_secs, 5)?,
-            request_timeout: seconds("ENABLEX_TIMEOUT_SECS", args.request_timeout_secs, 15)?,
-            pool: PoolOptions {
-                max_connections,
-                acquire_timeout: seconds(
-                    "DATABASE_ACQUIRE_TIMEOUT_SECS",
-                    args.database_acquire_timeout_secs,
-                    5,
-                )?,
-            },
+            connect_timeout: seconds(
+                "ENABLEX_CONNECT_TIMEOUT_SECS",
+                args.enablex_connect_timeout_secs,
+                5,
+            )?,
+            request_timeout: seconds("ENABLEX_TIMEOUT_SECS", args.enablex_timeout_secs, 15)?,
+            security,
             shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", args.shutdown_grace_secs, 20)?,
         })
     }
@@ -319,6 +385,12 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.variable, "EMBED_SUBDOMAIN");
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]

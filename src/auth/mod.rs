@@ -1,0 +1,61 @@
+//! Who is calling: bearer API keys (stored hashed) and JWTs from the app's identity provider.
+
+pub mod jwt;
+pub mod keys;
+
+pub use jwt::{JwtSettings, JwtVerifier};
+pub use keys::{KEY_PREFIX, KeyRecord, NewKey};
+
+use crate::meetings::Caller;
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+
+/// Why a caller was not let in. The messages are safe to send back: they never echo the
+/// credential and do not tell an unknown key from a revoked one.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("send 'Authorization: Bearer <API key or JWT>'")]
+    Missing,
+    #[error("the API key is not valid")]
+    BadKey,
+    #[error("{0}")]
+    BadToken(String),
+    #[error("JWTs are not accepted here: no verifier is configured")]
+    NoVerifier,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Turns bearer credentials into a [`Caller`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Store,
+    jwt: Option<Arc<JwtVerifier>>,
+}
+
+impl Authenticator {
+    pub fn new(store: Store, jwt: Option<Arc<JwtVerifier>>) -> Self {
+        Self { store, jwt }
+    }
+
+    /// Checks one bearer credential: an `rg_` API key against the store, anything else as a
+    /// JWT.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Caller, AuthError> {
+        if bearer.starts_with(KEY_PREFIX) {
+            let (id, secret) = keys::parse(bearer).ok_or(AuthError::BadKey)?;
+            let record = self.store.find_key(id).await?;
+            return match record {
+                Some(record) if record.revoked_at.is_none() && keys::matches(&record, secret) => {
+                    Ok(Caller::for_key(&record.name, record.admin))
+                }
+                _ => {
+                    tracing::info!(key_id = id, "refused an API key");
+                    Err(AuthError::BadKey)
+                }
+            };
+        }
+        let verifier = self.jwt.as_ref().ok_or(AuthError::NoVerifier)?;
+        let subject = verifier.verify(bearer).await.map_err(AuthError::BadToken)?;
+        Ok(Caller::for_user(&subject))
+    }
+}
