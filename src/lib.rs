@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod enablex;
 pub mod http;
+pub mod jobs;
 pub mod meetings;
 pub mod ops;
 pub mod sandbox;
@@ -61,6 +62,7 @@ pub async fn run(
                 app_id: config.app_id.clone(),
                 app_key: config.app_key.clone(),
                 refusal_status: 400,
+                faults: sandbox::Faults::default(),
             },
             wait_for_stop(stop_rx.clone()),
         )?;
@@ -75,6 +77,7 @@ pub async fn run(
     }
     let state = build_state(&config).await?;
     announce_access(&config, &state).await?;
+    jobs_for(&config, &state).spawn(config.resilience.reconcile_interval, stop_rx.clone());
     if let Some(limiter) = state.limiter.clone() {
         let mut stopped = stop_rx.clone();
         tokio::spawn(async move {
@@ -110,6 +113,21 @@ async fn wait_for_stop(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stopped| *stopped).await;
 }
 
+/// The reconciler and sweeper for this configuration.
+pub fn jobs_for(config: &Config, state: &http::AppState) -> jobs::Jobs {
+    // Creations younger than twice the EnableX timeout may still be in flight on a replica.
+    let grace = config
+        .resilience
+        .reconcile_grace
+        .unwrap_or(config.request_timeout * 2 + Duration::from_secs(5));
+    jobs::Jobs::new(
+        state.service.store().clone(),
+        state.service.enablex().clone(),
+        grace,
+        config.resilience.sweep_delete_ended_rooms,
+    )
+}
+
 /// Says at start-up how callers get in. In sandbox mode with no key yet, makes an admin key
 /// and prints it once to standard output (not to the log), so the README's examples work.
 async fn announce_access(config: &Config, state: &http::AppState) -> Result<(), RunError> {
@@ -141,6 +159,7 @@ pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
         app_key: config.app_key.clone(),
         connect_timeout: config.connect_timeout,
         request_timeout: config.request_timeout,
+        policy: config.resilience.policy.clone(),
     })?;
     let urls = match &config.embed {
         EmbedTarget::Subdomain(sub) => EmbedUrls::for_subdomain(sub, &config.app_id),
@@ -172,6 +191,7 @@ pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
         default_plan: config.embed_plan,
         request_timeout: config.security.request_timeout,
         cors_origins,
+        idempotency_ttl: config.resilience.idempotency_ttl,
     })
 }
 

@@ -1,8 +1,10 @@
 //! Command line and configuration: flags or environment (`.env` honoured), checked once at
 //! start-up. A missing or bad setting is one line naming the variable.
 
+mod resilience;
 mod security;
 
+pub use resilience::{Resilience, ResilienceArgs};
 pub use security::{RateLimit, Security, SecurityArgs};
 
 use crate::meetings::EmbedPlan;
@@ -148,6 +150,8 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub security: SecurityArgs,
+    #[command(flatten)]
+    pub resilience: ResilienceArgs,
     #[arg(long, env = "ROOMGATE_LISTEN")]
     pub listen: Option<String>,
     #[arg(long, env = "ENABLEX_CONNECT_TIMEOUT_SECS")]
@@ -213,6 +217,7 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub security: Security,
+    pub resilience: Resilience,
     pub shutdown_grace: Duration,
 }
 
@@ -321,6 +326,7 @@ impl Config {
         };
         let database = args.database.check()?;
         let security = args.security.check()?;
+        let resilience = args.resilience.check()?;
         let listen_text = given(args.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().map_err(|_| {
             problem(
@@ -345,6 +351,7 @@ impl Config {
             )?,
             request_timeout: seconds("ENABLEX_TIMEOUT_SECS", args.enablex_timeout_secs, 15)?,
             security,
+            resilience,
             shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", args.shutdown_grace_secs, 20)?,
         })
     }

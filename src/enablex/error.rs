@@ -32,6 +32,9 @@ pub enum EnableXError {
     /// The connection broke after the request may have been sent.
     #[error("the connection to EnableX broke: {0}")]
     Interrupted(String),
+    /// Calls are failing fast because EnableX has been failing; nothing was sent.
+    #[error("EnableX is failing; calls are paused for {} s", retry_after.as_secs().max(1))]
+    CircuitOpen { retry_after: Duration },
     /// EnableX answered with a success status but a body roomgate cannot read.
     #[error("EnableX sent an unreadable answer: {0}")]
     Malformed(String),

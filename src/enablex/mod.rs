@@ -4,15 +4,18 @@
 //! [`EnableXClient::call`], which reads both of EnableX's error envelopes.
 
 mod error;
+mod policy;
 mod types;
 
 pub use error::{EnableXError, parse_response};
+pub use policy::{Breaker, CircuitState, Policy};
 pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
 
 use reqwest::{Method, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the client needs to know.
@@ -24,6 +27,7 @@ pub struct ClientConfig {
     pub app_key: SecretString,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    pub policy: Policy,
 }
 
 /// EnableX's API, as roomgate uses it. Cheap to clone (the pool is shared).
@@ -33,6 +37,8 @@ pub struct EnableXClient {
     base_url: String,
     app_id: String,
     app_key: SecretString,
+    policy: Policy,
+    breaker: Arc<Breaker>,
 }
 
 impl std::fmt::Debug for EnableXClient {
@@ -60,6 +66,11 @@ impl EnableXClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             app_id: config.app_id,
             app_key: config.app_key,
+            breaker: Arc::new(Breaker::new(
+                config.policy.breaker_threshold,
+                config.policy.breaker_cooldown,
+            )),
+            policy: config.policy,
         })
     }
 
@@ -68,10 +79,20 @@ impl EnableXClient {
         &self.app_id
     }
 
-    /// `POST /rooms`.
+    /// Whether a call may go out now (fails fast while the circuit is open).
+    pub fn admit(&self) -> Result<(), EnableXError> {
+        self.breaker.admit()
+    }
+
+    /// Where the circuit breaker stands.
+    pub fn circuit(&self) -> CircuitState {
+        self.breaker.state()
+    }
+
+    /// `POST /rooms`. Never repeated: a lost answer may mean the room exists.
     #[tracing::instrument(skip_all, err(Display))]
     pub async fn create_room(&self, body: &CreateRoom) -> Result<Room, EnableXError> {
-        let json = self.call(Method::POST, "/rooms", Some(body)).await?;
+        let json = self.call_once(Method::POST, "/rooms", Some(body)).await?;
         room_from(json.get("room"))
     }
 
@@ -133,6 +154,7 @@ impl EnableXClient {
         room_id: &str,
         body: &TokenRequest,
     ) -> Result<String, EnableXError> {
+        // A repeated token request makes another token; harmless, so it is retried.
         let json = self
             .call(Method::POST, &room_path(room_id, "/tokens"), Some(body))
             .await?;
@@ -142,8 +164,47 @@ impl EnableXClient {
             .ok_or_else(|| EnableXError::Malformed("no token in the answer".to_owned()))
     }
 
-    /// One request and its answer, read by [`parse_response`].
+    /// A call that is safe to repeat: retried with jittered backoff on outages and rate limits,
+    /// within the policy's bounds and while the circuit lets calls through.
     async fn call<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Value, EnableXError> {
+        let mut attempt = 0;
+        loop {
+            let result = self.call_once(method.clone(), path, body).await;
+            let err = match result {
+                Ok(json) => return Ok(json),
+                Err(err) => err,
+            };
+            attempt += 1;
+            if attempt > self.policy.retries || !err.is_retryable() {
+                return Err(err);
+            }
+            let Some(wait) = policy::backoff(&self.policy, attempt, &err) else {
+                return Err(err);
+            };
+            tracing::debug!(attempt, ?wait, error = %err, "retrying EnableX call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One request, if the circuit allows it, and its answer read by [`parse_response`].
+    async fn call_once<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Value, EnableXError> {
+        self.breaker.admit()?;
+        let result = self.send(method, path, body).await;
+        self.breaker.record(result.as_ref().map(drop));
+        result
+    }
+
+    async fn send<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,

@@ -33,6 +33,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    /// A conflict that goes away by itself: retry after a moment.
+    #[error("{0}")]
+    Pending(String),
     #[error(transparent)]
     Upstream(#[from] EnableXError),
     #[error("the database is unavailable")]
@@ -145,18 +148,25 @@ impl IntoResponse for ApiError {
                 "Method not allowed",
             ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Pending(_) => (
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "Request in progress",
+            ),
             ApiError::Upstream(EnableXError::Timeout) => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "enablex_timeout",
                 "EnableX timed out",
             ),
-            ApiError::Upstream(EnableXError::Unreachable(_) | EnableXError::RateLimited { .. }) => {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "enablex_unavailable",
-                    "EnableX unavailable",
-                )
-            }
+            ApiError::Upstream(
+                EnableXError::Unreachable(_)
+                | EnableXError::RateLimited { .. }
+                | EnableXError::CircuitOpen { .. },
+            ) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "enablex_unavailable",
+                "EnableX unavailable",
+            ),
             ApiError::Upstream(_) => (
                 StatusCode::BAD_GATEWAY,
                 "enablex_error",
@@ -223,7 +233,10 @@ impl IntoResponse for ApiError {
                 Some(5)
             }
             ApiError::RateLimited(wait) => Some(wait.as_secs().max(1)),
-            ApiError::Timeout => Some(1),
+            ApiError::Upstream(EnableXError::CircuitOpen { retry_after }) => {
+                Some(retry_after.as_secs().max(1))
+            }
+            ApiError::Timeout | ApiError::Pending(_) => Some(1),
             _ => None,
         };
         let problem = Problem {

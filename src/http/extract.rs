@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Largest request body roomgate reads.
@@ -42,6 +43,29 @@ where
             }
         })?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body as [`ApiJson`] reads it, with a SHA-256 of its canonical form (keys sorted, no
+/// white space), so two requests can be compared whatever their formatting.
+pub struct HashedJson<T>(pub T, pub String);
+
+impl<S, T> FromRequest<S> for HashedJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
+        let canonical = value.to_string();
+        let hash: String = Sha256::digest(canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let parsed = parse_json::<T>(canonical.as_bytes())?;
+        Ok(HashedJson(parsed, hash))
     }
 }
 

@@ -2,13 +2,15 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, meeting_id};
+use super::extract::{ApiQuery, HashedJson, meeting_id};
+use super::idempotency;
 use crate::meetings::{
     Caller, EmbedPlan, FieldError, Kind, ListFilter, Meeting, NewMeeting, Schedule, Settings,
     SettingsInput, Status, parse_instant,
 };
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -208,19 +210,32 @@ impl CreateMeeting {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<CreateMeeting>,
+    headers: HeaderMap,
+    HashedJson(body, hash): HashedJson<CreateMeeting>,
 ) -> Result<Response, ApiError> {
-    let now = Utc::now();
-    let new = body.validate(state.default_plan, now, &caller)?;
-    let meeting = state.service.create(new).await?;
+    let key = idempotency::key(&headers)?;
+    let new = body.validate(state.default_plan, Utc::now(), &caller)?;
+    match key {
+        None => {
+            let meeting = state.service.create(Uuid::now_v7(), new).await?;
+            Ok(created(&state, meeting, &caller))
+        }
+        Some(key) => {
+            idempotency::create(&state, &caller, &key, &hash, new, state.idempotency_ttl).await
+        }
+    }
+}
+
+/// `201 Created` with the meeting and its `Location`.
+pub(super) fn created(state: &AppState, meeting: Meeting, caller: &Caller) -> Response {
     let location = format!("/meetings/{}", meeting.id);
-    let view = MeetingView::new(&state, meeting, Utc::now(), &caller);
-    Ok((
+    let view = MeetingView::new(state, meeting, Utc::now(), caller);
+    (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(view),
     )
-        .into_response())
+        .into_response()
 }
 
 /// `GET /meetings/{id}`.

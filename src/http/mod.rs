@@ -4,6 +4,7 @@ mod auth;
 mod changes;
 mod error;
 mod extract;
+mod idempotency;
 mod meetings;
 
 pub use auth::Limiter;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Origins whose browsers may call the API (CORS); empty allows none.
     pub cors_origins: Vec<HeaderValue>,
+    /// How long an `Idempotency-Key`'s first answer is kept.
+    pub idempotency_ttl: Duration,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -142,6 +142,7 @@ mod tests {
             created_at: t,
             updated_at: t,
             deleted_at: None,
+            ended_at: None,
         }
     }
 

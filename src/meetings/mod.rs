@@ -2,12 +2,14 @@
 //! creates rooms at EnableX and keeps the record. Knows nothing of HTTP.
 
 mod change;
+mod idempotency;
 mod schedule;
 mod service;
 mod settings;
 mod urls;
 
 pub use change::{ChangeError, MeetingChange};
+pub use idempotency::Claim;
 pub use schedule::{JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, Schedule, parse_instant};
 pub use service::{MeetingError, Service};
 pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
@@ -166,6 +168,8 @@ pub struct Meeting {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When the meeting was found to be over (set by the sweeper).
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 impl Meeting {
@@ -177,6 +181,7 @@ impl Meeting {
             State::Failed => Status::Failed,
             State::Deleted => Status::Deleted,
             State::Active => match &self.schedule {
+                _ if self.ended_at.is_some() => Status::Ended,
                 Some(s) if now < s.joinable_from() => Status::Scheduled,
                 Some(s) if now >= s.ends_at() => Status::Ended,
                 _ => Status::Open,
@@ -202,6 +207,23 @@ pub struct NewMeeting {
     pub description: Option<String>,
     pub embed: EmbedPlan,
     pub settings: Settings,
+}
+
+/// The first answer to a `POST /meetings` with an `Idempotency-Key`, kept for replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The caller's identity: keys are per caller.
+    pub caller: String,
+    pub key: String,
+    /// SHA-256 of the request body, to refuse the same key with another body.
+    pub request_hash: String,
+    /// The meeting the first request creates.
+    pub meeting_id: Uuid,
+    /// The answer, once there is one.
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Which meetings to list, newest first.
@@ -254,6 +276,7 @@ mod tests {
             created_at: t,
             updated_at: t,
             deleted_at: None,
+            ended_at: None,
         }
     }
 
@@ -274,6 +297,15 @@ mod tests {
         assert_eq!(meeting(None, State::Active).status(now), Status::Open);
         assert_eq!(meeting(None, State::Deleted).status(now), Status::Deleted);
         assert!(!meeting(None, State::Failed).is_visible());
+        let swept = Meeting {
+            ended_at: Some(now),
+            ..meeting(None, State::Active)
+        };
+        assert_eq!(
+            swept.status(now),
+            Status::Ended,
+            "an ad-hoc room EnableX removed is ended"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum MeetingError {
 /// Creates, reads, lists and deletes meetings. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
-    store: Store,
+    pub(super) store: Store,
     enablex: EnableXClient,
     urls: EmbedUrls,
 }
@@ -54,9 +54,14 @@ impl Service {
         &self.urls
     }
 
-    /// The store, for readiness checks.
+    /// The store, for readiness checks and background jobs.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The EnableX client, for background jobs and metrics.
+    pub fn enablex(&self) -> &EnableXClient {
+        &self.enablex
     }
 
     /// Creates a meeting: the row is written first (`provisioning`), then the room is created
@@ -65,10 +70,12 @@ impl Service {
     /// answer) the row stays `provisioning` so that the room, if it was made, can be found by
     /// that id and nothing is orphaned.
     #[tracing::instrument(skip_all, fields(meeting_id, kind = %new.kind), err(Display))]
-    pub async fn create(&self, new: NewMeeting) -> Result<Meeting, MeetingError> {
+    pub async fn create(&self, id: Uuid, new: NewMeeting) -> Result<Meeting, MeetingError> {
+        // While EnableX is known to be down, fail before writing anything.
+        self.enablex.admit()?;
         let created_at = now();
         let meeting = Meeting {
-            id: Uuid::now_v7(),
+            id,
             room_id: None,
             kind: new.kind,
             name: new.name,
@@ -83,6 +90,7 @@ impl Service {
             created_at,
             updated_at: created_at,
             deleted_at: None,
+            ended_at: None,
         };
         tracing::Span::current().record("meeting_id", tracing::field::display(meeting.id));
         self.store.insert(&meeting).await?;

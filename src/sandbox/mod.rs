@@ -3,8 +3,11 @@
 //! auth, EnableX's envelopes and error codes, numbers as numbers or strings, the `/video/v1`,
 //! `/video/v2` and `/v1` prefixes, and placeholder pages at the embed paths.
 
+mod faults;
 mod pages;
 mod rooms;
+
+pub use faults::Faults;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -28,6 +31,8 @@ pub struct SandboxConfig {
     /// The HTTP status of its refusals (EnableX does not document it; 200 with a non-zero
     /// `result` is as plausible as 400).
     pub refusal_status: u16,
+    /// Faults to inject from the start.
+    pub faults: Faults,
 }
 
 impl SandboxConfig {
@@ -38,6 +43,7 @@ impl SandboxConfig {
             app_id: hex()[..24].to_owned(),
             app_key: SecretString::from(format!("{}{}", hex(), &hex()[..8])),
             refusal_status: 400,
+            faults: Faults::default(),
         }
     }
 }
@@ -47,6 +53,8 @@ impl SandboxConfig {
 pub(crate) struct Sandbox {
     config: Arc<SandboxConfig>,
     rooms: Arc<Mutex<HashMap<String, Room>>>,
+    faults: Arc<Mutex<Faults>>,
+    counters: Arc<faults::Counters>,
 }
 
 /// A stored room: EnableX's JSON for it, and its live session's head count.
@@ -68,8 +76,10 @@ impl Sandbox {
 /// endpoint that puts people into a room's live session.
 pub fn router(config: SandboxConfig) -> Router {
     let state = Sandbox {
+        faults: Arc::new(Mutex::new(config.faults.clone())),
         config: Arc::new(config),
         rooms: Arc::default(),
+        counters: Arc::default(),
     };
     let api = Router::new()
         .route("/rooms", post(rooms::create).get(rooms::list))
@@ -85,6 +95,10 @@ pub fn router(config: SandboxConfig) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rooms::require_basic_auth,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
         ));
     let mut app = Router::new();
     for prefix in PREFIXES {
@@ -94,6 +108,11 @@ pub fn router(config: SandboxConfig) -> Router {
         .route("/{room_id}", get(pages::participant))
         .route("/host/{hash}", get(pages::moderator))
         .route("/_sandbox/rooms/{room_id}/live", post(rooms::set_live))
+        .route(
+            "/_sandbox/faults",
+            get(faults::current).put(faults::replace),
+        )
+        .route("/_sandbox/stats", get(faults::stats))
         .with_state(state)
 }
 

@@ -325,6 +325,10 @@ pub(crate) async fn create(
     );
     body.insert("settings".into(), Value::Object(settings));
     let room = Value::Object(body);
+    sandbox
+        .counters
+        .rooms_created
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     sandbox.rooms().insert(
         room_id,
         Room {

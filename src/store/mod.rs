@@ -3,25 +3,28 @@
 //! start-up. Nothing above this module writes SQL.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+pub(crate) use sql::{COLUMNS, KEY_COLUMNS, RawMeeting, instant_text, list_query, settings_json};
+
 use crate::auth::KeyRecord;
-use crate::meetings::{EmbedPlan, Kind, ListFilter, Meeting, Schedule, Settings, State, Status};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::meetings::{IdempotencyRecord, ListFilter, Meeting};
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A boxed future, so the store trait can be used as `dyn MeetingStore`.
+/// A boxed future, so the store traits can be used as `dyn Storage`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A shared handle to whichever store was configured.
-pub type Store = Arc<dyn MeetingStore>;
+pub type Store = Arc<dyn Storage>;
 
 /// Storage failures, as the layers above need to tell them apart.
 #[derive(Debug, thiserror::Error)]
@@ -72,14 +75,15 @@ pub trait MeetingStore: Send + Sync + 'static {
     fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Writes a new meeting, normally in state `provisioning` before EnableX is called.
     fn insert(&self, meeting: &Meeting) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Records EnableX's room id and makes the meeting active.
+    /// Records EnableX's room id and makes a `provisioning` (or `failed`, when the room turned
+    /// up after all) meeting active.
     fn activate(
         &self,
         id: Uuid,
         room_id: &str,
         at: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<Meeting, StoreError>>;
-    /// Records that the room could not be created.
+    /// Records that the room could not be created (only from `provisioning`).
     fn mark_failed(
         &self,
         id: Uuid,
@@ -100,6 +104,16 @@ pub trait MeetingStore: Send + Sync + 'static {
         expected_updated_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Option<Meeting>, StoreError>>;
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Meeting>, StoreError>>;
+    /// Up to `filter.limit` meetings, newest first, as they stand at `now`.
+    fn list<'a>(
+        &'a self,
+        filter: &'a ListFilter,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Meeting>, StoreError>>;
+}
+
+/// How API keys are stored.
+pub trait KeyStore: Send + Sync + 'static {
     /// Stores a new API key; a live key with the same name is a `Conflict`.
     fn insert_key(&self, key: &KeyRecord) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The key with this public id, revoked or not.
@@ -110,13 +124,65 @@ pub trait MeetingStore: Send + Sync + 'static {
     fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// How many keys are live.
     fn count_live_keys(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
-    /// Up to `filter.limit` meetings, newest first, as they stand at `now`.
-    fn list<'a>(
-        &'a self,
-        filter: &'a ListFilter,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Meeting>, StoreError>>;
 }
+
+/// What the background jobs and idempotent creation need.
+pub trait JobStore: Send + Sync + 'static {
+    /// Claims `(caller, key)` for a first request: `None` if this call claimed it (an expired
+    /// claim is replaced), or the record that holds it.
+    fn claim_idempotency<'a>(
+        &'a self,
+        record: &'a IdempotencyRecord,
+    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>>;
+    /// Stores the first request's answer.
+    fn complete_idempotency<'a>(
+        &'a self,
+        caller: &'a str,
+        key: &'a str,
+        status: u16,
+        body: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Forgets a claim whose request ended without an answer worth replaying.
+    fn release_idempotency<'a>(
+        &'a self,
+        caller: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn find_idempotency<'a>(
+        &'a self,
+        caller: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>>;
+    /// Deletes expired records; returns how many.
+    fn purge_idempotency(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Takes or renews the lease `name` for `holder` until `until`, unless another holder's
+    /// lease is still running at `now`.
+    fn try_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Meetings `provisioning` (or `failed`, for rooms that may have turned up late) since
+    /// before `cutoff`, oldest first.
+    fn unsettled_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Meeting>, StoreError>>;
+    /// Sets `ended_at` on active scheduled meetings whose end has passed; returns them.
+    fn end_scheduled(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Meeting>, StoreError>>;
+    /// Active ad-hoc meetings not yet marked ended, oldest first.
+    fn open_adhoc(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Meeting>, StoreError>>;
+    /// Sets `ended_at` on one active meeting.
+    fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Everything roomgate stores, behind one handle.
+pub trait Storage: MeetingStore + KeyStore + JobStore {}
+
+impl<T: MeetingStore + KeyStore + JobStore> Storage for T {}
 
 /// Pool settings shared by both backends.
 #[derive(Debug, Clone)]
@@ -145,145 +211,4 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Store, StoreErr
             "unsupported database scheme '{scheme}': use postgres:// or sqlite://"
         ))),
     }
-}
-
-/// The same instant as the fixed-width text SQLite stores: lexical order is time order.
-pub(crate) fn instant_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// The columns every query reads, in this order.
-pub(crate) const COLUMNS: &str = "id, room_id, kind, name, description, owner_ref, created_by, embed, \
-    starts_at, duration_minutes, settings, state, failure, created_at, updated_at, deleted_at";
-
-/// The columns key queries read.
-pub(crate) const KEY_COLUMNS: &str = "id, name, secret_hash, admin, created_at, revoked_at";
-
-/// A row as both backends read it, before the text columns are checked.
-pub(crate) struct RawMeeting {
-    pub id: Uuid,
-    pub room_id: Option<String>,
-    pub kind: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub owner_ref: String,
-    pub created_by: String,
-    pub embed: String,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub duration_minutes: Option<i32>,
-    pub settings: serde_json::Value,
-    pub state: String,
-    pub failure: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-impl RawMeeting {
-    pub(crate) fn into_meeting(self) -> Result<Meeting, StoreError> {
-        let bad = |what: &str, e: String| StoreError::Other(format!("stored {what}: {e}"));
-        let schedule = match (self.starts_at, self.duration_minutes) {
-            (Some(start), Some(minutes)) => Some(Schedule::from_stored(
-                start,
-                u32::try_from(minutes).map_err(|e| bad("duration", e.to_string()))?,
-            )),
-            _ => None,
-        };
-        Ok(Meeting {
-            id: self.id,
-            room_id: self.room_id,
-            kind: self.kind.parse::<Kind>().map_err(|e| bad("kind", e))?,
-            name: self.name,
-            description: self.description,
-            owner_ref: self.owner_ref,
-            created_by: self.created_by,
-            embed: self
-                .embed
-                .parse::<EmbedPlan>()
-                .map_err(|e| bad("embed", e))?,
-            schedule,
-            settings: serde_json::from_value::<Settings>(self.settings)
-                .map_err(|e| bad("settings", e.to_string()))?,
-            state: self.state.parse::<State>().map_err(|e| bad("state", e))?,
-            failure: self.failure,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            deleted_at: self.deleted_at,
-        })
-    }
-}
-
-/// The settings as the JSON both backends store.
-pub(crate) fn settings_json(meeting: &Meeting) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(&meeting.settings).map_err(|e| StoreError::Other(e.to_string()))
-}
-
-/// Builds the listing query. Both backends bind times as text; `ts` is the cast that turns
-/// such a parameter into the column's type (`::timestamptz` for PostgreSQL, nothing for
-/// SQLite, whose columns hold the same fixed-width text) and `id` likewise for ids.
-pub(crate) fn list_query<'a, DB>(
-    filter: &ListFilter,
-    now: DateTime<Utc>,
-    ts: &str,
-    id: &str,
-) -> sqlx::QueryBuilder<'a, DB>
-where
-    DB: sqlx::Database,
-    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    let mut q = sqlx::QueryBuilder::<DB>::new(format!("SELECT {COLUMNS} FROM meetings WHERE "));
-    let now = instant_text(now);
-    match filter.status {
-        None => {
-            q.push("state = 'active'");
-        }
-        Some(Status::Deleted) => {
-            q.push("state = 'deleted'");
-        }
-        Some(Status::Provisioning) => {
-            q.push("state = 'provisioning'");
-        }
-        Some(Status::Failed) => {
-            q.push("state = 'failed'");
-        }
-        Some(Status::Scheduled) => {
-            q.push("state = 'active' AND kind = 'scheduled' AND joinable_from > ");
-            q.push_bind(now).push(ts);
-        }
-        Some(Status::Ended) => {
-            q.push("state = 'active' AND kind = 'scheduled' AND ends_at <= ");
-            q.push_bind(now).push(ts);
-        }
-        Some(Status::Open) => {
-            q.push("state = 'active' AND (kind <> 'scheduled' OR (joinable_from <= ");
-            q.push_bind(now.clone()).push(ts);
-            q.push(" AND ends_at > ").push_bind(now).push(ts).push("))");
-        }
-    }
-    if let Some(creator) = &filter.created_by {
-        q.push(" AND created_by = ").push_bind(creator.clone());
-    }
-    if let Some(owner) = &filter.owner_ref {
-        q.push(" AND owner_ref = ").push_bind(owner.clone());
-    }
-    if let Some(kind) = filter.kind {
-        q.push(" AND kind = ").push_bind(kind.as_str().to_owned());
-    }
-    if let Some(after) = filter.starts_after {
-        q.push(" AND starts_at > ")
-            .push_bind(instant_text(after))
-            .push(ts);
-    }
-    if let Some(before) = filter.starts_before {
-        q.push(" AND starts_at < ")
-            .push_bind(instant_text(before))
-            .push(ts);
-    }
-    if let Some(cursor) = filter.before_id {
-        q.push(" AND id < ").push_bind(cursor.to_string()).push(id);
-    }
-    q.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(filter.limit));
-    q
 }

@@ -1,7 +1,7 @@
 //! `spawn_app()`: every test gets its own roomgate on port 0, its own database and its own
 //! EnableX sandbox, all over real HTTP.
 
-use roomgate::config::{Config, Database, EmbedTarget, Security};
+use roomgate::config::{Config, Database, EmbedTarget, Resilience, Security};
 use roomgate::meetings::EmbedPlan;
 use roomgate::sandbox::{self, RunningSandbox, SandboxConfig};
 use roomgate::store::PoolOptions;
@@ -88,6 +88,7 @@ pub fn config(database_url: &str, api_url: &str, creds: &SandboxConfig) -> Confi
             rate_limit: None,
             ..Security::default()
         },
+        resilience: Resilience::default(),
         shutdown_grace: Duration::from_secs(2),
     }
 }

@@ -216,6 +216,7 @@ async fn the_enablex_client_reads_sandbox_answers() {
         app_key: up.creds.app_key.clone(),
         connect_timeout: std::time::Duration::from_secs(2),
         request_timeout: std::time::Duration::from_secs(5),
+        policy: Default::default(),
     })
     .expect("client");
     let (_, created) = up

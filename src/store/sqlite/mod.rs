@@ -1,11 +1,13 @@
 //! The SQLite store: the zero-setup default. Ids are stored as hyphenated text and times as
 //! fixed-width RFC 3339 text in UTC, so text order is id and time order.
 
+mod jobs;
+mod keys;
+
 use super::{
-    BoxFuture, COLUMNS, KEY_COLUMNS, MeetingStore, PoolOptions, RawMeeting, StoreError,
-    instant_text, list_query, settings_json,
+    BoxFuture, COLUMNS, MeetingStore, PoolOptions, RawMeeting, StoreError, instant_text,
+    list_query, settings_json,
 };
-use crate::auth::KeyRecord;
 use crate::meetings::{ListFilter, Meeting};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -45,6 +47,11 @@ impl SqliteStore {
         let pool = pool.connect_with(connect).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// The pool, for tests and ops commands that need raw access.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     async fn fetch_one(
@@ -93,25 +100,7 @@ fn read(row: &SqliteRow) -> Result<RawMeeting, StoreError> {
         created_at: instant("created_at", text("created_at")?)?,
         updated_at: instant("updated_at", text("updated_at")?)?,
         deleted_at: optional_instant("deleted_at")?,
-    })
-}
-
-fn read_key(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
-    let instant = |col: &str, value: String| {
-        DateTime::parse_from_rfc3339(&value)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| StoreError::Other(format!("stored {col}: {e}")))
-    };
-    Ok(KeyRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        secret_hash: row.try_get("secret_hash")?,
-        admin: row.try_get("admin")?,
-        created_at: instant("created_at", row.try_get("created_at")?)?,
-        revoked_at: row
-            .try_get::<Option<String>, _>("revoked_at")?
-            .map(|v| instant("revoked_at", v))
-            .transpose()?,
+        ended_at: optional_instant("ended_at")?,
     })
 }
 
@@ -178,7 +167,7 @@ impl MeetingStore for SqliteStore {
         Box::pin(async move {
             let sql = format!(
                 "UPDATE meetings SET room_id = ?3, state = 'active', failure = NULL, \
-                 updated_at = ?2 WHERE id = ?1 AND state = 'provisioning' RETURNING {COLUMNS}"
+                 updated_at = ?2 WHERE id = ?1 AND state IN ('provisioning', 'failed') RETURNING {COLUMNS}"
             );
             let row = sqlx::query(&sql)
                 .bind(id.to_string())
@@ -253,71 +242,6 @@ impl MeetingStore for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
             row.map(|r| read(&r)?.into_meeting()).transpose()
-        })
-    }
-
-    fn insert_key(&self, key: &KeyRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        let key = key.clone();
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO api_keys (id, name, secret_hash, admin, created_at, revoked_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(&key.id)
-            .bind(&key.name)
-            .bind(&key.secret_hash)
-            .bind(key.admin)
-            .bind(instant_text(key.created_at))
-            .bind(key.revoked_at.map(instant_text))
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        })
-    }
-
-    fn find_key(&self, id: &str) -> BoxFuture<'_, Result<Option<KeyRecord>, StoreError>> {
-        let id = id.to_owned();
-        Box::pin(async move {
-            let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            row.map(|r| read_key(&r)).transpose()
-        })
-    }
-
-    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>> {
-        Box::pin(async move {
-            let rows = sqlx::query(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
-            ))
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter().map(read_key).collect::<Result<_, _>>()
-        })
-    }
-
-    fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> BoxFuture<'_, Result<bool, StoreError>> {
-        let name = name.to_owned();
-        Box::pin(async move {
-            let done = sqlx::query(
-                "UPDATE api_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-            )
-            .bind(name)
-            .bind(instant_text(at))
-            .execute(&self.pool)
-            .await?;
-            Ok(done.rows_affected() > 0)
-        })
-    }
-
-    fn count_live_keys(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(async move {
-            Ok(
-                sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
-                    .fetch_one(&self.pool)
-                    .await?,
-            )
         })
     }
 
