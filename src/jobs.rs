@@ -63,7 +63,9 @@ pub struct Jobs {
     delete_ended_rooms: bool,
 }
 
-const LEASE: ChronoDuration = ChronoDuration::minutes(5);
+/// How long a run may hold its lease; a process that dies mid-run delays the next run by at
+/// most this.
+const LEASE: ChronoDuration = ChronoDuration::minutes(2);
 const BATCH: u32 = 500;
 
 impl Jobs {
@@ -110,7 +112,9 @@ impl Jobs {
             .leased("reconciler", async || self.reconcile_now().await)
             .await?;
         report.skipped = skipped;
-        if !skipped {
+        if skipped {
+            tracing::info!("reconciler run skipped: another process holds its lease");
+        } else {
             tracing::info!(
                 examined = report.examined,
                 completed = report.completed.len(),

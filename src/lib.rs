@@ -77,7 +77,9 @@ pub async fn run(
     }
     let state = build_state(&config).await?;
     announce_access(&config, &state).await?;
-    jobs_for(&config, &state).spawn(config.resilience.reconcile_interval, stop_rx.clone());
+    if config.resilience.background_jobs {
+        jobs_for(&config, &state).spawn(config.resilience.reconcile_interval, stop_rx.clone());
+    }
     if let Some(limiter) = state.limiter.clone() {
         let mut stopped = stop_rx.clone();
         tokio::spawn(async move {

@@ -28,6 +28,10 @@ pub struct ResilienceArgs {
     /// Delete the EnableX rooms of ended meetings (default false).
     #[arg(long, env = "SWEEP_DELETE_ENDED_ROOMS")]
     pub sweep_delete_ended_rooms: Option<String>,
+    /// Run the reconciler and sweeper in this process (default true; they are safe on every
+    /// replica, but may be confined to some).
+    #[arg(long, env = "BACKGROUND_JOBS")]
+    pub background_jobs: Option<String>,
     /// How long an Idempotency-Key is remembered, in seconds (default 86400).
     #[arg(long, env = "IDEMPOTENCY_TTL_SECS")]
     pub idempotency_ttl_secs: Option<String>,
@@ -37,6 +41,7 @@ pub struct ResilienceArgs {
 #[derive(Debug, Clone)]
 pub struct Resilience {
     pub policy: Policy,
+    pub background_jobs: bool,
     /// `None`: run the background jobs only at start-up.
     pub reconcile_interval: Option<Duration>,
     /// `None`: derived from the EnableX timeout.
@@ -49,6 +54,7 @@ impl Default for Resilience {
     fn default() -> Self {
         Self {
             policy: Policy::default(),
+            background_jobs: true,
             reconcile_interval: Some(Duration::from_secs(60)),
             reconcile_grace: None,
             sweep_delete_ended_rooms: false,
@@ -78,6 +84,18 @@ fn number(
         })
 }
 
+fn flag(variable: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match given(value).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(problem(
+            variable,
+            format!("must be true or false, got '{other}'"),
+        )),
+    }
+}
+
 impl ResilienceArgs {
     pub fn check(self) -> Result<Resilience, ConfigError> {
         let defaults = Resilience::default();
@@ -99,16 +117,12 @@ impl ResilienceArgs {
                 )
             })
             .transpose()?;
-        let delete = match given(self.sweep_delete_ended_rooms).as_deref() {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(other) => {
-                return Err(problem(
-                    "SWEEP_DELETE_ENDED_ROOMS",
-                    format!("must be true or false, got '{other}'"),
-                ));
-            }
-        };
+        let delete = flag(
+            "SWEEP_DELETE_ENDED_ROOMS",
+            self.sweep_delete_ended_rooms,
+            false,
+        )?;
+        let background_jobs = flag("BACKGROUND_JOBS", self.background_jobs, true)?;
         Ok(Resilience {
             policy: Policy {
                 retries: number("ENABLEX_RETRIES", self.enablex_retries, 2, 0, 10)? as u32,
@@ -128,6 +142,7 @@ impl ResilienceArgs {
                 )?),
                 ..defaults.policy
             },
+            background_jobs,
             reconcile_interval: (interval > 0).then(|| Duration::from_secs(interval)),
             reconcile_grace: grace.map(Duration::from_secs),
             sweep_delete_ended_rooms: delete,

@@ -79,9 +79,9 @@ impl EnableXClient {
         &self.app_id
     }
 
-    /// Whether a call may go out now (fails fast while the circuit is open).
+    /// Whether a call would go out now (fails fast while the circuit is open).
     pub fn admit(&self) -> Result<(), EnableXError> {
-        self.breaker.admit()
+        self.breaker.check()
     }
 
     /// Where the circuit breaker stands.

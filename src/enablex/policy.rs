@@ -121,7 +121,20 @@ impl Breaker {
         }
     }
 
-    /// May a call go out now?
+    /// Would a call be let through now? Changes nothing (for checks before doing other work).
+    pub fn check(&self) -> Result<(), EnableXError> {
+        match *self.lock() {
+            State::Open { until } if Instant::now() < until => Err(EnableXError::CircuitOpen {
+                retry_after: until - Instant::now(),
+            }),
+            State::HalfOpen => Err(EnableXError::CircuitOpen {
+                retry_after: Duration::from_secs(1),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// May a call go out now? After the cooldown, lets one trial call through.
     pub fn admit(&self) -> Result<(), EnableXError> {
         let mut state = self.lock();
         match *state {

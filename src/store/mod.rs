@@ -53,6 +53,14 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
                 StoreError::Unavailable(err.to_string())
             }
+            // The server is going away, refusing connections or out of resources.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                }) =>
+            {
+                StoreError::Unavailable(db.to_string())
+            }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
             }

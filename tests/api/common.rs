@@ -88,7 +88,11 @@ pub fn config(database_url: &str, api_url: &str, creds: &SandboxConfig) -> Confi
             rate_limit: None,
             ..Security::default()
         },
-        resilience: Resilience::default(),
+        // Tests run the background jobs themselves, when they want them.
+        resilience: Resilience {
+            background_jobs: false,
+            ..Resilience::default()
+        },
         shutdown_grace: Duration::from_secs(2),
     }
 }
@@ -149,6 +153,13 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// Asks roomgate to shut down (as SIGTERM would).
+    pub fn stop(&mut self) {
+        if !self._stop.is_empty() {
+            let _ = self._stop.remove(0).send(());
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -257,4 +268,74 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+impl TestApp {
+    /// Replaces the sandbox's faults (`{}` clears them).
+    pub async fn set_faults(&self, faults: Value) {
+        let response = reqwest::Client::new()
+            .put(format!("{}/_sandbox/faults", self.sandbox.embed_origin()))
+            .json(&faults)
+            .send()
+            .await
+            .expect("sandbox");
+        assert_eq!(response.status(), 200, "faults accepted");
+    }
+
+    /// The sandbox's counters: requests, faults_injected, rooms_created, rooms.
+    pub async fn sandbox_stats(&self) -> Value {
+        reqwest::get(format!("{}/_sandbox/stats", self.sandbox.embed_origin()))
+            .await
+            .expect("sandbox")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// The background jobs, against this app's database and sandbox, with no grace period.
+    pub async fn jobs(&self, delete_ended_rooms: bool) -> roomgate::jobs::Jobs {
+        let store = roomgate::store::connect(&self.database_url, &PoolOptions::default())
+            .await
+            .expect("store");
+        let client = roomgate::enablex::EnableXClient::new(roomgate::enablex::ClientConfig {
+            base_url: self.sandbox.api_url(),
+            app_id: self.sandbox_config.app_id.clone(),
+            app_key: self.sandbox_config.app_key.clone(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            policy: Default::default(),
+        })
+        .expect("client");
+        roomgate::jobs::Jobs::new(store, client, Duration::ZERO, delete_ended_rooms)
+    }
+
+    /// Every meeting with `status`, seen by an admin.
+    pub async fn all_with_status(&self, status: &str) -> Vec<Value> {
+        let admin = client_with_key(
+            &create_key(
+                &self.database_url,
+                &format!("admin-{}", uuid::Uuid::new_v4().simple()),
+                true,
+            )
+            .await,
+        );
+        let page: Value = admin
+            .get(self.url(&format!("/meetings?status={status}&limit=100")))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        page["items"].as_array().expect("items").clone()
+    }
+}
+
+/// The backends to run on: SQLite always, PostgreSQL when configured.
+pub async fn each_backend() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        backends.push(Backend::Postgres);
+    }
+    backends
 }

@@ -2,11 +2,9 @@
 //! EnableX app key nor an API key (after the one line that hands it out) appears in any
 //! response or log line, and SIGTERM stops it cleanly.
 
+use crate::process::{Binary, free_port};
 use base64::Engine;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 const APP_ID: &str = "64a1b2c3d4e5f60718293a4b";
@@ -16,53 +14,25 @@ const APP_KEY: &str = "Zx9QvLm2Rt7Kp4Wn8Hs3Jd6Fg1Bc5Ya0Ue2Io7Pq";
 async fn no_response_or_log_line_holds_a_secret() {
     let dir = std::env::temp_dir().join(format!("roomgate-secrets-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roomgate"))
-        .args(["serve", "--sandbox"])
-        .current_dir(&dir)
-        .env("ENABLEX_APP_ID", APP_ID)
-        .env("ENABLEX_APP_KEY", APP_KEY)
-        .env("ROOMGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("sqlite://{}/rg.db", dir.display()))
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start roomgate");
-    let (tx, rx) = mpsc::channel::<String>();
-    for stream in [
-        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().expect("stderr")),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    drop(tx);
-    // Read until the key is handed out and the server says it listens.
-    let mut lines = Vec::new();
-    let mut key = None;
-    while key.is_none()
-        || !lines
-            .iter()
-            .any(|l: &String| l.contains("roomgate listening"))
-    {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("roomgate starts");
-        if let Some(k) = line.trim().strip_prefix("export ROOMGATE_API_KEY=") {
-            key = Some(k.to_owned());
-        }
-        lines.push(line);
-    }
+    let port = free_port();
+    let mut roomgate = Binary::start(
+        &["serve", "--sandbox"],
+        &dir,
+        &[
+            ("ENABLEX_APP_ID", APP_ID.to_owned()),
+            ("ENABLEX_APP_KEY", APP_KEY.to_owned()),
+            ("ROOMGATE_LISTEN", format!("127.0.0.1:{port}")),
+            ("DATABASE_URL", format!("sqlite://{}/rg.db", dir.display())),
+            ("LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "debug".to_owned()),
+        ],
+    );
+    let key_line = roomgate.wait_for("export ROOMGATE_API_KEY=", Duration::from_secs(30));
+    let key = key_line
+        .trim()
+        .strip_prefix("export ROOMGATE_API_KEY=")
+        .map(str::to_owned);
+    roomgate.wait_for("roomgate listening", Duration::from_secs(30));
     let key = key.expect("a dev key");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
@@ -102,22 +72,9 @@ async fn no_response_or_log_line_holds_a_secret() {
         answers.push(response.text().await.expect("body"));
     }
     // SIGTERM: graceful shutdown, exit 0.
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let mut waited = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(waited < 100, "roomgate did not stop within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-    };
+    let status = roomgate.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
-    lines.extend(rx.iter());
+    let lines = roomgate.all_lines();
 
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{APP_ID}:{APP_KEY}"));
     let secret_part = key.rsplit('_').next().expect("secret");

@@ -1,0 +1,200 @@
+//! The real binary is killed with SIGKILL while creates are in flight (EnableX has made the
+//! rooms, roomgate has not completed the rows); restarted, it settles every meeting: no row
+//! lost, no room orphaned, and retries with the same Idempotency-Key get the meeting.
+
+use crate::common::{
+    Backend, client_with_key, create_key, each_backend, fresh_database, spawn_sandbox,
+};
+use crate::process::{Binary, free_port};
+use roomgate::sandbox::{Faults, SandboxConfig};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const CREATES: usize = 20;
+
+fn env(
+    database: &str,
+    api_url: &str,
+    creds: &SandboxConfig,
+    port: u16,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("ENABLEX_APP_ID", creds.app_id.clone()),
+        ("ENABLEX_APP_KEY", creds.app_key.expose_secret().to_owned()),
+        ("ENABLEX_API_URL", api_url.to_owned()),
+        ("EMBED_SUBDOMAIN", "acme".to_owned()),
+        ("DATABASE_URL", database.to_owned()),
+        ("ROOMGATE_LISTEN", format!("127.0.0.1:{port}")),
+        ("RECONCILE_GRACE_SECS", "0".to_owned()),
+        ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+        ("LOG_FORMAT", "json".to_owned()),
+    ]
+}
+
+// Multi-threaded: the sandbox runs on this runtime while the test blocks reading the child's
+// output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_create_loses_no_row_and_orphans_no_room() {
+    for backend in each_backend().await {
+        crash_story(backend).await;
+    }
+}
+
+async fn crash_story(backend: Backend) {
+    let database = fresh_database(backend).await.expect("database");
+    let key = create_key(&database, "owner", false).await;
+    // EnableX makes each room at once but holds its answer back for 30 s.
+    let creds = SandboxConfig {
+        faults: Faults {
+            answer_delay_ms: 30_000,
+            operations: vec!["create".into()],
+            ..Faults::default()
+        },
+        ..SandboxConfig::generated()
+    };
+    let (sandbox, _stop) = spawn_sandbox(creds.clone()).await;
+    let dir = std::env::temp_dir().join(format!("roomgate-crash-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = free_port();
+    let vars = env(&database, &sandbox.api_url(), &creds, port);
+    let mut first = Binary::start(&["serve"], &dir, &vars);
+    first.wait_for("roomgate listening", Duration::from_secs(30));
+
+    let base = format!("http://127.0.0.1:{port}");
+    let http = client_with_key(&key);
+    let mut in_flight = Vec::new();
+    for i in 0..CREATES {
+        let request = http
+            .post(format!("{base}/meetings"))
+            .header("idempotency-key", format!("crash-{i}"))
+            .json(&json!({"name": format!("Crash {i}"), "kind": "permanent"}));
+        in_flight.push(tokio::spawn(async move {
+            request.send().await.map(|r| r.status().as_u16())
+        }));
+    }
+    // Wait until EnableX has made every room, then kill roomgate before any row is completed.
+    let stats_url = format!("{}/_sandbox/stats", sandbox.embed_origin());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats: Value = reqwest::get(&stats_url)
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        if stats["rooms_created"] == CREATES {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rooms were not all created: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill();
+    for task in in_flight {
+        assert!(
+            task.await.expect("task").is_err(),
+            "no create answered before the kill"
+        );
+    }
+    let store = roomgate::store::connect(&database, &Default::default())
+        .await
+        .expect("store");
+    let filter = |status| roomgate::meetings::ListFilter {
+        status: Some(status),
+        limit: 100,
+        ..Default::default()
+    };
+    let stranded = store
+        .list(
+            &filter(roomgate::meetings::Status::Provisioning),
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        stranded.len(),
+        CREATES,
+        "{backend:?}: every row was written before EnableX was called"
+    );
+
+    // EnableX answers promptly again; roomgate restarts and reconciles at start-up.
+    reqwest::Client::new()
+        .put(format!("{}/_sandbox/faults", sandbox.embed_origin()))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("faults");
+    let mut second = Binary::start(&["serve"], &dir, &vars);
+    let line = second.wait_for("reconciler run finished", Duration::from_secs(30));
+    assert!(line.contains(&format!("\"completed\":{CREATES}")), "{line}");
+    second.wait_for("roomgate listening", Duration::from_secs(30));
+
+    let open = store
+        .list(
+            &filter(roomgate::meetings::Status::Open),
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        open.len(),
+        CREATES,
+        "{backend:?}: every meeting settled as active"
+    );
+    assert!(
+        store
+            .list(
+                &filter(roomgate::meetings::Status::Provisioning),
+                chrono::Utc::now()
+            )
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let rooms: Value = reqwest::Client::new()
+        .get(format!("{}/rooms", sandbox.api_url()))
+        .basic_auth(&creds.app_id, Some(creds.app_key.expose_secret()))
+        .send()
+        .await
+        .expect("rooms")
+        .json()
+        .await
+        .expect("json");
+    let rooms = rooms["rooms"].as_array().expect("rooms");
+    assert_eq!(rooms.len(), CREATES, "no second room was made");
+    for meeting in &open {
+        let room = rooms
+            .iter()
+            .find(|r| Some(r["room_id"].as_str().expect("id")) == meeting.room_id.as_deref())
+            .expect("its room exists");
+        assert_eq!(room["data"]["roomgate_meeting_id"], meeting.id.to_string());
+    }
+    // A client retrying with its key now gets its meeting, and still no new room.
+    let retried = http
+        .post(format!("{base}/meetings"))
+        .header("idempotency-key", "crash-7")
+        .json(&json!({"name": "Crash 7", "kind": "permanent"}))
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(retried.status(), 201);
+    let meeting: Value = retried.json().await.expect("json");
+    assert_eq!(meeting["name"], "Crash 7");
+    let stats: Value = reqwest::get(&stats_url)
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stats["rooms_created"], CREATES);
+    eprintln!(
+        "{backend:?}: {CREATES} creates in flight at SIGKILL; {} rooms upstream, {} rows active, 0 provisioning, 0 orphans",
+        rooms.len(),
+        open.len()
+    );
+    let status = second.terminate(Duration::from_secs(10));
+    assert!(status.success());
+}
