@@ -478,3 +478,24 @@ async fn a_database_without_keys_needs_one_made_by_the_cli() {
         (json!("svc"), json!(true))
     );
 }
+
+#[tokio::test]
+async fn a_request_over_its_time_limit_is_cut_off_with_a_problem() {
+    let app = spawn_app_with(Backend::Sqlite, |mut c| {
+        c.security.request_timeout = std::time::Duration::from_millis(300);
+        c
+    })
+    .await
+    .expect("sqlite");
+    app.set_faults(json!({"latency_ms": 1000, "operations": ["create"]}))
+        .await;
+    let started = std::time::Instant::now();
+    let response = app
+        .post_json("/meetings", &json!({"name": "Too slow"}))
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "request_timeout");
+}
