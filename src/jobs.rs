@@ -65,6 +65,16 @@ pub struct Jobs {
 
 /// How long a run may hold its lease; a process that dies mid-run delays the next run by at
 /// most this.
+/// Counts a job run by its outcome.
+fn count_run<T>(job: &'static str, run: &Result<(T, bool), JobError>) {
+    let outcome = match run {
+        Ok((_, true)) => "skipped",
+        Ok((_, false)) => "ok",
+        Err(_) => "error",
+    };
+    metrics::counter!(crate::metrics::JOB_RUNS, "job" => job, "outcome" => outcome).increment(1);
+}
+
 const LEASE: ChronoDuration = ChronoDuration::minutes(2);
 const BATCH: u32 = 500;
 
@@ -108,10 +118,19 @@ impl Jobs {
     /// for longer than the grace period, by the meeting id each room carries in its `data`.
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn reconcile(&self) -> Result<ReconcileReport, JobError> {
-        let (mut report, skipped) = self
+        let run = self
             .leased("reconciler", async || self.reconcile_now().await)
-            .await?;
+            .await;
+        count_run("reconciler", &run);
+        let (mut report, skipped) = run?;
         report.skipped = skipped;
+        if !skipped {
+            metrics::counter!(crate::metrics::RECONCILED, "result" => "completed")
+                .increment(report.completed.len() as u64);
+            metrics::counter!(crate::metrics::RECONCILED, "result" => "failed")
+                .increment(report.failed.len() as u64);
+            metrics::gauge!(crate::metrics::ORPHANED_ROOMS).set(report.orphans.len() as f64);
+        }
         if skipped {
             tracing::info!("reconciler run skipped: another process holds its lease");
         } else {
@@ -198,10 +217,13 @@ impl Jobs {
     /// idempotency keys.
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn sweep(&self) -> Result<SweepReport, JobError> {
-        let (mut report, skipped) = self
+        let run = self
             .leased("sweeper", async || self.sweep_now().await)
-            .await?;
+            .await;
+        count_run("sweeper", &run);
+        let (mut report, skipped) = run?;
         report.skipped = skipped;
+        metrics::counter!(crate::metrics::MEETINGS_ENDED).increment(report.ended as u64);
         if !skipped {
             tracing::info!(
                 ended = report.ended,

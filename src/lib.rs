@@ -10,6 +10,7 @@ pub mod enablex;
 pub mod http;
 pub mod jobs;
 pub mod meetings;
+pub mod metrics;
 pub mod ops;
 pub mod sandbox;
 pub mod store;
@@ -153,6 +154,8 @@ async fn announce_access(config: &Config, state: &http::AppState) -> Result<(), 
 
 /// Connects the store (running migrations), builds the EnableX client and the service.
 pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
+    // Install the metrics recorder before anything is counted.
+    metrics::handle();
     let store = store::connect(config.database.url.expose_secret(), &config.database.pool).await?;
     tracing::info!(backend = store.backend(), "database ready");
     let client = EnableXClient::new(ClientConfig {
@@ -194,6 +197,7 @@ pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
         request_timeout: config.security.request_timeout,
         cors_origins,
         idempotency_ttl: config.resilience.idempotency_ttl,
+        spec: Default::default(),
     })
 }
 

@@ -92,7 +92,9 @@ impl EnableXClient {
     /// `POST /rooms`. Never repeated: a lost answer may mean the room exists.
     #[tracing::instrument(skip_all, err(Display))]
     pub async fn create_room(&self, body: &CreateRoom) -> Result<Room, EnableXError> {
-        let json = self.call_once(Method::POST, "/rooms", Some(body)).await?;
+        let json = self
+            .call_once("create", Method::POST, "/rooms", Some(body))
+            .await?;
         room_from(json.get("room"))
     }
 
@@ -100,7 +102,7 @@ impl EnableXClient {
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn get_room(&self, room_id: &str) -> Result<Room, EnableXError> {
         let json = self
-            .call(Method::GET, &room_path(room_id, ""), None::<&()>)
+            .call("get", Method::GET, &room_path(room_id, ""), None::<&()>)
             .await?;
         room_from(json.get("room"))
     }
@@ -108,7 +110,9 @@ impl EnableXClient {
     /// `GET /rooms`.
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn list_rooms(&self) -> Result<Vec<Room>, EnableXError> {
-        let json = self.call(Method::GET, "/rooms", None::<&()>).await?;
+        let json = self
+            .call("list", Method::GET, "/rooms", None::<&()>)
+            .await?;
         let rooms = json
             .get("rooms")
             .cloned()
@@ -119,24 +123,39 @@ impl EnableXClient {
     /// `PATCH /rooms/{room_id}` with a partial body.
     #[tracing::instrument(skip(self, patch), err(Display))]
     pub async fn update_room(&self, room_id: &str, patch: &Value) -> Result<(), EnableXError> {
-        self.call(Method::PATCH, &room_path(room_id, ""), Some(patch))
-            .await
-            .map(drop)
+        self.call(
+            "update",
+            Method::PATCH,
+            &room_path(room_id, ""),
+            Some(patch),
+        )
+        .await
+        .map(drop)
     }
 
     /// `DELETE /rooms/{room_id}`.
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn delete_room(&self, room_id: &str) -> Result<(), EnableXError> {
-        self.call(Method::DELETE, &room_path(room_id, ""), None::<&()>)
-            .await
-            .map(drop)
+        self.call(
+            "delete",
+            Method::DELETE,
+            &room_path(room_id, ""),
+            None::<&()>,
+        )
+        .await
+        .map(drop)
     }
 
     /// `GET /rooms/{room_id}/users`: how many people are in the room's live session.
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn live_user_count(&self, room_id: &str) -> Result<u64, EnableXError> {
         let json = self
-            .call(Method::GET, &room_path(room_id, "/users"), None::<&()>)
+            .call(
+                "users",
+                Method::GET,
+                &room_path(room_id, "/users"),
+                None::<&()>,
+            )
             .await?;
         let total = json.get("total").and_then(|t| match t {
             Value::Number(n) => n.as_u64(),
@@ -156,7 +175,12 @@ impl EnableXClient {
     ) -> Result<String, EnableXError> {
         // A repeated token request makes another token; harmless, so it is retried.
         let json = self
-            .call(Method::POST, &room_path(room_id, "/tokens"), Some(body))
+            .call(
+                "token",
+                Method::POST,
+                &room_path(room_id, "/tokens"),
+                Some(body),
+            )
             .await?;
         json.get("token")
             .and_then(Value::as_str)
@@ -168,13 +192,14 @@ impl EnableXClient {
     /// within the policy's bounds and while the circuit lets calls through.
     async fn call<B: Serialize + ?Sized>(
         &self,
+        op: &'static str,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> Result<Value, EnableXError> {
         let mut attempt = 0;
         loop {
-            let result = self.call_once(method.clone(), path, body).await;
+            let result = self.call_once(op, method.clone(), path, body).await;
             let err = match result {
                 Ok(json) => return Ok(json),
                 Err(err) => err,
@@ -194,13 +219,21 @@ impl EnableXClient {
     /// One request, if the circuit allows it, and its answer read by [`parse_response`].
     async fn call_once<B: Serialize + ?Sized>(
         &self,
+        op: &'static str,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> Result<Value, EnableXError> {
-        self.breaker.admit()?;
+        if let Err(err) = self.breaker.admit() {
+            metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => "circuit_open").increment(1);
+            return Err(err);
+        }
+        let started = std::time::Instant::now();
         let result = self.send(method, path, body).await;
         self.breaker.record(result.as_ref().map(drop));
+        metrics::histogram!(crate::metrics::ENABLEX_DURATION, "operation" => op)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => outcome(&result)).increment(1);
         result
     }
 
@@ -254,6 +287,21 @@ impl EnableXClient {
             }
             other => other,
         }
+    }
+}
+
+/// A call's outcome as a metrics label.
+fn outcome(result: &Result<Value, EnableXError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(EnableXError::Refused { status, .. }) if *status >= 500 => "server_error",
+        Err(EnableXError::Refused { .. }) => "refused",
+        Err(EnableXError::RateLimited { .. }) => "rate_limited",
+        Err(EnableXError::Timeout) => "timeout",
+        Err(EnableXError::Unreachable(_)) => "unreachable",
+        Err(EnableXError::Interrupted(_)) => "interrupted",
+        Err(EnableXError::Malformed(_)) => "malformed",
+        Err(EnableXError::CircuitOpen { .. }) => "circuit_open",
     }
 }
 

@@ -1,6 +1,7 @@
 //! `PATCH /meetings/{id}`, `POST /meetings/{id}/links` and `POST /meetings/{id}/tokens`.
 
 use super::AppState;
+use super::docs;
 use super::error::ApiError;
 use super::extract::{ApiJson, meeting_id};
 use super::meetings::{
@@ -14,9 +15,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `PATCH /meetings/{id}` body: only what EnableX lets change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeeting {
     name: Option<String>,
@@ -71,6 +73,18 @@ impl UpdateMeeting {
 }
 
 /// `PATCH /meetings/{id}`.
+#[utoipa::path(patch, path = "/meetings/{id}", tag = "meetings",
+    summary = "Change name, description, schedule or settings (not kind or mode)",
+    params(("id" = Uuid, Path, description = "The meeting's id")),
+    request_body(content = UpdateMeeting, example = docs::update_example),
+    responses((status = 200, description = "The changed meeting", body = MeetingView),
+        (status = 400, response = docs::Malformed), (status = 401, response = docs::Unauthorized),
+        (status = 404, response = docs::NotFound), (status = 409, response = docs::Conflict),
+        (status = 413, response = docs::TooLarge), (status = 415, response = docs::NotJson),
+        (status = 422, response = docs::Invalid), (status = 429, response = docs::RateLimited),
+        (status = 502, response = docs::EnableXRefused), (status = 503, response = docs::Unavailable),
+        (status = 504, response = docs::EnableXTimeout)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn update(
     State(state): State<AppState>,
@@ -85,7 +99,7 @@ pub async fn update(
 }
 
 /// `POST /meetings/{id}/links` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
     /// `participant` (default) or `moderator`.
@@ -97,12 +111,23 @@ pub struct LinkBody {
 }
 
 /// A personal URL.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LinkView {
     url: String,
 }
 
 /// `POST /meetings/{id}/links`.
+#[utoipa::path(post, path = "/meetings/{id}/links", tag = "meetings",
+    summary = "A personal embed URL for one person",
+    params(("id" = Uuid, Path, description = "The meeting's id")),
+    request_body(content = LinkBody, example = docs::link_example),
+    responses((status = 200, description = "The URL", body = LinkView),
+        (status = 400, response = docs::Malformed), (status = 401, response = docs::Unauthorized),
+        (status = 403, response = docs::Forbidden), (status = 404, response = docs::NotFound),
+        (status = 409, response = docs::Conflict), (status = 415, response = docs::NotJson),
+        (status = 422, response = docs::Invalid), (status = 429, response = docs::RateLimited),
+        (status = 503, response = docs::Unavailable)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn link(
     State(state): State<AppState>,
@@ -142,22 +167,35 @@ pub async fn link(
 }
 
 /// `POST /meetings/{id}/tokens` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
+    /// `participant`, `moderator` (the owner only) or `viewer`.
     role: Option<String>,
     name: Option<String>,
     user_ref: Option<String>,
 }
 
 /// A token for EnableX's SDK.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
     token: String,
     expires_at: String,
 }
 
 /// `POST /meetings/{id}/tokens`.
+#[utoipa::path(post, path = "/meetings/{id}/tokens", tag = "meetings",
+    summary = "An EnableX SDK token, valid 15 minutes",
+    params(("id" = Uuid, Path, description = "The meeting's id")),
+    request_body(content = TokenBody, example = docs::token_example),
+    responses((status = 200, description = "The token", body = TokenView),
+        (status = 400, response = docs::Malformed), (status = 401, response = docs::Unauthorized),
+        (status = 403, response = docs::Forbidden), (status = 404, response = docs::NotFound),
+        (status = 409, response = docs::Conflict), (status = 415, response = docs::NotJson),
+        (status = 422, response = docs::Invalid), (status = 429, response = docs::RateLimited),
+        (status = 502, response = docs::EnableXRefused), (status = 503, response = docs::Unavailable),
+        (status = 504, response = docs::EnableXTimeout)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn token(
     State(state): State<AppState>,

@@ -1,6 +1,7 @@
 //! `/meetings`: request and response shapes, checks, and the handlers.
 
 use super::AppState;
+use super::docs;
 use super::error::ApiError;
 use super::extract::{ApiQuery, HashedJson, meeting_id};
 use super::idempotency;
@@ -17,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 pub(super) const MAX_NAME_CHARS: usize = 128;
@@ -26,21 +28,34 @@ const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
 /// `POST /meetings` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = docs::create_example)]
 pub struct CreateMeeting {
+    /// 1 to 128 characters.
+    #[schema(example = "Weekly sync")]
     name: Option<String>,
+    /// `permanent`, `scheduled` or `adhoc` (default).
+    #[schema(example = "scheduled")]
     kind: Option<String>,
+    /// Scheduled meetings only: RFC 3339 with an offset, in the future.
+    #[schema(example = "2030-12-01T10:30:00+05:30")]
     starts_at: Option<String>,
+    /// Scheduled meetings only (required there): 1 to 1440.
+    #[schema(minimum = 1, maximum = 1440, example = 30)]
     duration_minutes: Option<i64>,
+    /// EnableX's reporting reference; defaults to the caller's key name or JWT subject.
     owner_ref: Option<String>,
+    /// Up to 1024 characters.
     description: Option<String>,
+    /// `lite` or `premium` (default `EMBED_PLAN`).
     embed: Option<String>,
     settings: Option<SettingsInput>,
 }
 
 /// A meeting as every endpoint returns it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = docs::meeting_example)]
 pub struct MeetingView {
     id: Uuid,
     room_id: Option<String>,
@@ -206,6 +221,18 @@ impl CreateMeeting {
 }
 
 /// `POST /meetings`.
+#[utoipa::path(post, path = "/meetings", tag = "meetings",
+    summary = "Create a meeting and its EnableX room",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first answer")),
+    request_body(content = CreateMeeting, example = docs::create_example),
+    responses(
+        (status = 201, description = "Created; Location names it", body = MeetingView),
+        (status = 400, response = docs::Malformed), (status = 401, response = docs::Unauthorized),
+        (status = 409, response = docs::Conflict), (status = 413, response = docs::TooLarge),
+        (status = 415, response = docs::NotJson), (status = 422, response = docs::Invalid),
+        (status = 429, response = docs::RateLimited), (status = 502, response = docs::EnableXRefused),
+        (status = 503, response = docs::Unavailable), (status = 504, response = docs::EnableXTimeout)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn create(
     State(state): State<AppState>,
@@ -239,6 +266,12 @@ pub(super) fn created(state: &AppState, meeting: Meeting, caller: &Caller) -> Re
 }
 
 /// `GET /meetings/{id}`.
+#[utoipa::path(get, path = "/meetings/{id}", tag = "meetings", summary = "Read one meeting",
+    params(("id" = Uuid, Path, description = "The meeting's id")),
+    responses((status = 200, description = "The meeting", body = MeetingView),
+        (status = 401, response = docs::Unauthorized), (status = 404, response = docs::NotFound),
+        (status = 429, response = docs::RateLimited), (status = 503, response = docs::Unavailable)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn get_one(
     State(state): State<AppState>,
@@ -250,20 +283,28 @@ pub async fn get_one(
 }
 
 /// `GET /meetings` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only meetings with this `owner_ref`.
     owner_ref: Option<String>,
+    /// `permanent`, `scheduled` or `adhoc`.
     kind: Option<String>,
+    /// `scheduled`, `open`, `ended`, `deleted` (left out unless asked for), `provisioning` or `failed`.
     status: Option<String>,
+    /// Meetings starting after this RFC 3339 time (with offset).
     starts_after: Option<String>,
+    /// Meetings starting before this RFC 3339 time (with offset).
     starts_before: Option<String>,
+    /// 1 to 100 (default 20).
     limit: Option<String>,
+    /// `next_cursor` from the previous page.
     cursor: Option<String>,
 }
 
 /// A page of meetings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeetingPage {
     items: Vec<MeetingView>,
     next_cursor: Option<String>,
@@ -327,6 +368,12 @@ impl ListQuery {
 }
 
 /// `GET /meetings`.
+#[utoipa::path(get, path = "/meetings", tag = "meetings", summary = "List meetings, newest first",
+    params(ListQuery),
+    responses((status = 200, description = "One page", body = MeetingPage),
+        (status = 401, response = docs::Unauthorized), (status = 422, response = docs::Invalid),
+        (status = 429, response = docs::RateLimited), (status = 503, response = docs::Unavailable)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn list(
     State(state): State<AppState>,
@@ -346,6 +393,15 @@ pub async fn list(
 }
 
 /// `DELETE /meetings/{id}`.
+#[utoipa::path(delete, path = "/meetings/{id}", tag = "meetings",
+    summary = "Delete the room at EnableX; keep the record as deleted",
+    params(("id" = Uuid, Path, description = "The meeting's id")),
+    responses((status = 204, description = "Deleted (or already deleted)"),
+        (status = 401, response = docs::Unauthorized), (status = 404, response = docs::NotFound),
+        (status = 409, response = docs::Conflict), (status = 429, response = docs::RateLimited),
+        (status = 502, response = docs::EnableXRefused), (status = 503, response = docs::Unavailable),
+        (status = 504, response = docs::EnableXTimeout)),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip_all, err(Debug, level = "debug"))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -2,6 +2,7 @@
 
 mod auth;
 mod changes;
+pub mod docs;
 mod error;
 mod extract;
 mod idempotency;
@@ -12,12 +13,11 @@ pub use error::ApiError;
 
 use crate::auth::Authenticator;
 use crate::meetings::{EmbedPlan, Service};
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde_json::json;
 use std::any::Any;
 use std::sync::Arc;
@@ -29,6 +29,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -45,33 +48,51 @@ pub struct AppState {
     pub cors_origins: Vec<HeaderValue>,
     /// How long an `Idempotency-Key`'s first answer is kept.
     pub idempotency_ttl: Duration,
+    /// The OpenAPI document, rendered when the router is built.
+    pub spec: docs::SpecText,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// All of roomgate's routes with their middleware. `/meetings` needs a caller; health
-/// checks do not.
+/// All of roomgate's routes, each documented in the OpenAPI document it serves.
 pub fn router(state: AppState) -> Router {
-    let meetings = Router::new()
-        .route("/meetings", get(meetings::list).post(meetings::create))
-        .route(
-            "/meetings/{id}",
-            get(meetings::get_one)
-                .patch(changes::update)
-                .delete(meetings::delete),
-        )
-        .route("/meetings/{id}/links", post(changes::link))
-        .route("/meetings/{id}/tokens", post(changes::token))
+    let (router, spec) = routes(state.clone()).split_for_parts();
+    let text = spec.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let _ = state.spec.set(text);
+    with_middleware(router, &state)
+}
+
+/// The routes and their OpenAPI document. `/meetings` needs a caller; the rest do not.
+pub fn routes(state: AppState) -> OpenApiRouter {
+    let meetings = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(meetings::list, meetings::create))
+        .routes(routes!(
+            meetings::get_one,
+            changes::update,
+            meetings::delete
+        ))
+        .routes(routes!(changes::link))
+        .routes(routes!(changes::token))
         .route_layer(from_fn_with_state(state.clone(), auth::require_caller));
+    let operations = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::docs_page));
+    meetings
+        .merge(operations)
+        .layer(Extension(state.spec.clone()))
+        .with_state(state)
+}
+
+fn with_middleware(router: Router, state: &AppState) -> Router {
     let timeout = state.request_timeout;
     let cors = cors(state.cors_origins.clone());
-    let api = meetings
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let api = router
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
+        .method_not_allowed_fallback(method_not_allowed);
     let middleware = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -100,6 +121,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(from_fn(record_request))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors)
         .layer(from_fn(move |request: Request, next: Next| async move {
@@ -110,6 +132,25 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES));
     api.layer(middleware)
+}
+
+/// Counts every request and its latency by matched route (unmatched ones share one label, so
+/// stray paths cannot grow the label set).
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(crate::metrics::HTTP_DURATION, "route" => route.clone(), "method" => method.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    response
 }
 
 /// Browsers may call the API only from the configured origins.
@@ -157,11 +198,16 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Alive",
+    responses((status = 200, description = "The process answers", example = json!({"status": "ok"}))))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: the database answers and its migrations are applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Ready: database reachable, migrations applied",
+    responses((status = 200, description = "Ready", example = json!({"status": "ready", "database": "postgres"})),
+        (status = 503, response = docs::Unavailable)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.service.store();
     let check = tokio::time::timeout(Duration::from_secs(3), store.ready()).await;
@@ -175,4 +221,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(_) => ApiError::DatabaseUnavailable("readiness check timed out".into()).into_response(),
     }
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let text = crate::metrics::render(
+        state.service.store().pool_stats(),
+        state.service.enablex().circuit(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -95,10 +95,14 @@ impl Service {
         tracing::Span::current().record("meeting_id", tracing::field::display(meeting.id));
         self.store.insert(&meeting).await?;
         match self.enablex.create_room(&room_request(&meeting)).await {
-            Ok(room) => Ok(self
-                .store
-                .activate(meeting.id, &room.room_id, now())
-                .await?),
+            Ok(room) => {
+                let meeting = self
+                    .store
+                    .activate(meeting.id, &room.room_id, now())
+                    .await?;
+                metrics::counter!(crate::metrics::MEETINGS_CREATED, "kind" => meeting.kind.as_str()).increment(1);
+                Ok(meeting)
+            }
             Err(err) if err.outcome_unknown() => {
                 tracing::warn!(meeting_id = %meeting.id, "room creation outcome unknown; left provisioning");
                 Err(err.into())

@@ -8,13 +8,24 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PARTICIPANTS: i64 = 1000;
 
 /// The settings a caller sent; every key optional, unknown keys refused.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"mode": "group", "moderators": 1, "participants": 3, "quality": "SD"}))]
 pub struct SettingsInput {
+    /// `group` or `lecture` (only moderators publish); fixed at creation.
+    #[schema(example = "group")]
     pub mode: Option<String>,
+    /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub moderators: Option<i64>,
+    /// Participants besides moderators, 0 to 1000.
+    #[schema(minimum = 0, maximum = 1000)]
     pub participants: Option<i64>,
+    /// `HD`, `SD` or `LD`.
+    #[schema(example = "SD")]
     pub quality: Option<String>,
+    /// 1 to 16.
+    #[schema(minimum = 1, maximum = 16)]
     pub max_active_talkers: Option<i64>,
     pub screen_share: Option<bool>,
     pub canvas: Option<bool>,
@@ -22,11 +33,12 @@ pub struct SettingsInput {
     pub auto_recording: Option<bool>,
     pub wait_for_moderator: Option<bool>,
     pub knock: Option<bool>,
+    /// `IN`, `SG`, `US` or `XX`.
     pub media_zone: Option<String>,
 }
 
 /// Normalised settings, as stored and returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Settings {
     pub mode: String,
     pub moderators: u32,

@@ -75,10 +75,20 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+/// Connection pool figures, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// How meetings are stored. Both implementations pass the same behaviour tests.
 pub trait MeetingStore: Send + Sync + 'static {
     /// Which backend this is (`postgres`, `sqlite`).
     fn backend(&self) -> &'static str;
+    /// How the connection pool is used right now.
+    fn pool_stats(&self) -> PoolStats;
     /// The database answers and every embedded migration has been applied.
     fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Writes a new meeting, normally in state `provisioning` before EnableX is called.

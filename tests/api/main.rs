@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod crash;
 mod lifecycle;
+mod operations;
 mod process;
 mod resilience;
 mod sandbox;

@@ -105,6 +105,14 @@ fn read(row: &SqliteRow) -> Result<RawMeeting, StoreError> {
 }
 
 impl MeetingStore for SqliteStore {
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }
