@@ -16,6 +16,15 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Sandbox(args)) => run_sandbox(args).await,
         Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Meetings { action, database }) => {
+            roomgate::ops::meetings_command(action, database, &mut std::io::stdout()).await
+        }
+        Some(Command::Migrate { database }) => {
+            roomgate::ops::migrate_command(database, &mut std::io::stdout()).await
+        }
+        Some(Command::Reconcile { serve, json }) => {
+            roomgate::ops::reconcile_command(*serve, json, &mut std::io::stdout()).await
+        }
         Some(Command::Keys { action, database }) => {
             roomgate::ops::keys_command(action, database, &mut std::io::stdout()).await
         }
@@ -42,6 +51,9 @@ async fn serve(args: roomgate::config::ServeArgs) -> Result<(), String> {
 
 async fn run_sandbox(args: roomgate::config::SandboxArgs) -> Result<(), String> {
     let mut config = SandboxConfig::generated();
+    if let Some(faults) = args.faults.as_deref() {
+        config.faults = serde_json::from_str(faults).map_err(|e| format!("SANDBOX_FAULTS: {e}"))?;
+    }
     let generated = args.app_id.is_none() && args.app_key.is_none();
     if let Some(id) = args.app_id {
         config.app_id = id;

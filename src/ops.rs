@@ -1,12 +1,15 @@
-//! Ops commands that work on the configured database: `roomgate keys ...`.
+//! Ops commands: `roomgate keys`, `meetings`, `migrate` and `reconcile`.
 
 use crate::auth::keys;
-use crate::config::{DatabaseArgs, KeysCommand};
-use crate::meetings::now;
+use crate::config::{Config, DatabaseArgs, KeysCommand, MeetingsCommand, ServeArgs};
+use crate::meetings::{Kind, ListFilter, Meeting, Status, now, parse_instant};
 use crate::store::{self, Store, StoreError};
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
+use serde_json::Value;
 use serde_json::json;
 use std::io::Write;
+use uuid::Uuid;
 
 /// Opens (and migrates) the configured database.
 async fn open(database: DatabaseArgs) -> Result<Store, String> {
@@ -86,4 +89,205 @@ pub async fn keys_command(
         }
     }
     Ok(())
+}
+
+/// A meeting as ops commands print it (no embed URLs: those depend on the server's settings).
+fn meeting_json(m: &Meeting, at: DateTime<Utc>) -> Value {
+    json!({
+        "id": m.id, "room_id": m.room_id, "kind": m.kind.as_str(), "status": m.status(at).as_str(),
+        "state": m.state.as_str(), "name": m.name, "description": m.description,
+        "owner_ref": m.owner_ref, "created_by": m.created_by, "embed": m.embed.as_str(),
+        "starts_at": m.schedule.map(|s| s.starts_at()), "ends_at": m.schedule.map(|s| s.ends_at()),
+        "joinable_from": m.schedule.map(|s| s.joinable_from()),
+        "duration_minutes": m.schedule.map(|s| s.duration_minutes()), "settings": m.settings,
+        "failure": m.failure, "created_at": m.created_at, "updated_at": m.updated_at,
+        "deleted_at": m.deleted_at, "ended_at": m.ended_at,
+    })
+}
+
+fn choice<T: std::str::FromStr<Err = String>>(
+    flag: &str,
+    value: Option<String>,
+) -> Result<Option<T>, String> {
+    value
+        .map(|v| v.parse::<T>().map_err(|e| format!("--{flag}: {e}")))
+        .transpose()
+}
+
+fn instant(flag: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+    value
+        .map(|v| parse_instant(&v).map_err(|e| format!("--{flag}: {e}")))
+        .transpose()
+}
+
+/// Runs `roomgate meetings ...`.
+pub async fn meetings_command(
+    action: MeetingsCommand,
+    database: DatabaseArgs,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    match action {
+        MeetingsCommand::List {
+            owner_ref,
+            kind,
+            status,
+            starts_after,
+            starts_before,
+            limit,
+            after,
+            json,
+        } => {
+            if !(1..=1000).contains(&limit) {
+                return Err("--limit: must be from 1 to 1000".into());
+            }
+            let filter = ListFilter {
+                created_by: None,
+                owner_ref,
+                kind: choice::<Kind>("kind", kind)?,
+                status: choice::<Status>("status", status)?,
+                starts_after: instant("starts-after", starts_after)?,
+                starts_before: instant("starts-before", starts_before)?,
+                before_id: after
+                    .map(|a| {
+                        Uuid::parse_str(&a).map_err(|_| "--after: not a meeting id".to_owned())
+                    })
+                    .transpose()?,
+                limit,
+            };
+            let store = open(database).await?;
+            let at = now();
+            let meetings = store
+                .list(&filter, at)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            if json {
+                let rows: Vec<Value> = meetings.iter().map(|m| meeting_json(m, at)).collect();
+                writeln!(out, "{}", Value::Array(rows)).map_err(io)?;
+                return Ok(());
+            }
+            writeln!(
+                out,
+                "{:<36}  {:<9}  {:<12}  {:<20}  {:<24}  {:<20}  NAME",
+                "ID", "KIND", "STATUS", "STARTS (UTC)", "ROOM", "OWNER_REF"
+            )
+            .map_err(io)?;
+            for m in &meetings {
+                let starts = m.schedule.map_or("-".to_owned(), |s| {
+                    s.starts_at().format("%Y-%m-%d %H:%M").to_string()
+                });
+                writeln!(
+                    out,
+                    "{:<36}  {:<9}  {:<12}  {:<20}  {:<24}  {:<20}  {}",
+                    m.id,
+                    m.kind.as_str(),
+                    m.status(at).as_str(),
+                    starts,
+                    m.room_id.as_deref().unwrap_or("-"),
+                    m.owner_ref,
+                    m.name
+                )
+                .map_err(io)?;
+            }
+            if meetings.len() == limit as usize {
+                if let Some(last) = meetings.last() {
+                    eprintln!("more may follow: --after {}", last.id);
+                }
+            }
+        }
+        MeetingsCommand::Show { id, json } => {
+            let id = Uuid::parse_str(&id).map_err(|_| format!("'{id}' is not a meeting id"))?;
+            let store = open(database).await?;
+            let meeting = store
+                .get(id)
+                .await
+                .map_err(|e| format!("database: {e}"))?
+                .ok_or_else(|| format!("no meeting has the id {id}"))?;
+            let value = meeting_json(&meeting, now());
+            if json {
+                writeln!(out, "{value}").map_err(io)?;
+            } else if let Value::Object(fields) = value {
+                for (key, field) in fields {
+                    let text = match field {
+                        Value::String(s) => s,
+                        Value::Null => "-".into(),
+                        other => other.to_string(),
+                    };
+                    writeln!(out, "{key:<17} {text}").map_err(io)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `roomgate migrate`: opening the store applies pending migrations.
+pub async fn migrate_command(database: DatabaseArgs, out: &mut impl Write) -> Result<(), String> {
+    let store = open(database).await?;
+    store.ready().await.map_err(|e| format!("database: {e}"))?;
+    writeln!(out, "{} database is at the latest schema", store.backend()).map_err(|e| e.to_string())
+}
+
+/// Runs `roomgate reconcile`: the reconciler and the sweeper once.
+pub async fn reconcile_command(
+    serve: ServeArgs,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let config = Config::from_args(serve).map_err(|e| format!("configuration: {e}"))?;
+    let state = crate::build_state(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let jobs = crate::jobs_for(&config, &state);
+    let reconciled = jobs
+        .reconcile()
+        .await
+        .map_err(|e| format!("reconciler: {e}"))?;
+    let swept = jobs.sweep().await.map_err(|e| format!("sweeper: {e}"))?;
+    let io = |e: std::io::Error| e.to_string();
+    if json {
+        let orphans: Vec<Value> = reconciled
+            .orphans
+            .iter()
+            .map(|o| json!({"room_id": o.room_id, "meeting_id": o.meeting_id, "reason": o.reason}))
+            .collect();
+        let report = json!({
+            "reconciler": {"skipped": reconciled.skipped, "examined": reconciled.examined,
+                           "completed": reconciled.completed, "failed": reconciled.failed, "orphans": orphans},
+            "sweeper": {"skipped": swept.skipped, "ended": swept.ended, "rooms_deleted": swept.rooms_deleted,
+                        "idempotency_purged": swept.idempotency_purged},
+        });
+        writeln!(out, "{report}").map_err(io)?;
+        return Ok(());
+    }
+    if reconciled.skipped {
+        writeln!(out, "reconciler: skipped, another process is running it").map_err(io)?;
+    } else {
+        writeln!(
+            out,
+            "reconciler: examined {}, completed {}, failed {}, orphaned rooms {}",
+            reconciled.examined,
+            reconciled.completed.len(),
+            reconciled.failed.len(),
+            reconciled.orphans.len()
+        )
+        .map_err(io)?;
+        for o in &reconciled.orphans {
+            writeln!(
+                out,
+                "  orphan room {} (roomgate id {}): {}",
+                o.room_id, o.meeting_id, o.reason
+            )
+            .map_err(io)?;
+        }
+    }
+    writeln!(
+        out,
+        "sweeper: {}ended {}, rooms deleted {}, idempotency keys purged {}",
+        if swept.skipped { "skipped; " } else { "" },
+        swept.ended,
+        swept.rooms_deleted,
+        swept.idempotency_purged
+    )
+    .map_err(io)
 }

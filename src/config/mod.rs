@@ -40,12 +40,67 @@ pub enum Command {
     /// Serve the API (the default).
     Serve(ServeArgs),
     Sandbox(SandboxArgs),
+    /// Query the stored meetings (ops: every caller's).
+    Meetings {
+        #[command(subcommand)]
+        action: MeetingsCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Apply any pending database migrations and list the applied ones.
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Run the reconciler and the sweeper once, now (takes `serve`'s settings).
+    Reconcile {
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API keys (stored hashed in the configured database).
     Keys {
         #[command(subcommand)]
         action: KeysCommand,
         #[command(flatten)]
         database: DatabaseArgs,
+    },
+}
+
+/// `roomgate meetings ...`.
+#[derive(Debug, Subcommand)]
+pub enum MeetingsCommand {
+    /// List meetings, newest first, with the API's filters.
+    List {
+        #[arg(long)]
+        owner_ref: Option<String>,
+        /// permanent, scheduled or adhoc.
+        #[arg(long)]
+        kind: Option<String>,
+        /// scheduled, open, ended, deleted, provisioning or failed (default: all but deleted).
+        #[arg(long)]
+        status: Option<String>,
+        /// RFC 3339 with an offset.
+        #[arg(long)]
+        starts_after: Option<String>,
+        #[arg(long)]
+        starts_before: Option<String>,
+        /// 1 to 1000 (default 50).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Continue after this meeting id (the last one of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one meeting, whoever owns it.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -162,9 +217,12 @@ pub struct ServeArgs {
     pub shutdown_grace_secs: Option<String>,
 }
 
-/// Settings for `roomgate sandbox`.
+/// Run only the EnableX sandbox, for tests, benchmarks and front-end work.
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
+    /// Faults to inject from the start, as JSON (see `PUT /_sandbox/faults`).
+    #[arg(long, env = "SANDBOX_FAULTS")]
+    pub faults: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:8090")]
     pub listen: String,

@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod lifecycle;
 mod operations;
+mod ops;
 mod process;
 mod resilience;
 mod sandbox;
