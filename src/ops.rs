@@ -291,3 +291,17 @@ pub async fn reconcile_command(
     )
     .map_err(io)
 }
+
+/// Runs `roomgate health`: GETs the URL, succeeding only on `200`.
+pub async fn health_command(url: &str) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| format!("{url}: {}", e.without_url()))?;
+    if response.status() == reqwest::StatusCode::OK {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {}", response.status()))
+    }
+}

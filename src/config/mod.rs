@@ -60,6 +60,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+/// Check a running roomgate's /healthz: exit 0 if it answers 200 (for container health checks).
+    Health {
+        /// What to ask.
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     /// Manage API keys (stored hashed in the configured database).
     Keys {
         #[command(subcommand)]
