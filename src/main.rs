@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
         Some(Command::Reconcile { serve, json }) => {
             roomgate::ops::reconcile_command(*serve, json, &mut std::io::stdout()).await
         }
-Some(Command::Health { url }) => roomgate::ops::health_command(&url).await,
+        Some(Command::Health { url }) => roomgate::ops::health_command(&url).await,
         Some(Command::Keys { action, database }) => {
             roomgate::ops::keys_command(action, database, &mut std::io::stdout()).await
         }

@@ -298,7 +298,11 @@ pub async fn health_command(url: &str) -> Result<(), String> {
         .timeout(std::time::Duration::from_secs(3))
         .build()
         .map_err(|e| e.to_string())?;
-    let response = client.get(url).send().await.map_err(|e| format!("{url}: {}", e.without_url()))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", e.without_url()))?;
     if response.status() == reqwest::StatusCode::OK {
         Ok(())
     } else {

@@ -1,15 +1,17 @@
 //! Command line and configuration: flags or environment (`.env` honoured), checked once at
 //! start-up. A missing or bad setting is one line naming the variable.
 
+mod cli;
 mod resilience;
 mod security;
 
+pub use cli::{Cli, Command, KeysCommand, MeetingsCommand, SandboxArgs};
 pub use resilience::{Resilience, ResilienceArgs};
 pub use security::{RateLimit, Security, SecurityArgs};
 
 use crate::meetings::EmbedPlan;
 use crate::store::PoolOptions;
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 use secrecy::SecretString;
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,118 +19,6 @@ use std::time::Duration;
 
 /// EnableX's API root used when `ENABLEX_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "https://api.enablex.io/video/v1";
-
-/// roomgate: EnableX video meetings behind a safe REST API.
-#[derive(Debug, Parser)]
-#[command(
-    name = "roomgate",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// `serve`'s flags, so that `roomgate --sandbox` is `roomgate serve --sandbox`.
-    #[command(flatten)]
-    pub serve: ServeArgs,
-}
-
-#[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant, reason = "parsed once at start-up")]
-pub enum Command {
-    /// Serve the API (the default).
-    Serve(ServeArgs),
-    Sandbox(SandboxArgs),
-    /// Query the stored meetings (ops: every caller's).
-    Meetings {
-        #[command(subcommand)]
-        action: MeetingsCommand,
-        #[command(flatten)]
-        database: DatabaseArgs,
-    },
-    /// Apply any pending database migrations and list the applied ones.
-    Migrate {
-        #[command(flatten)]
-        database: DatabaseArgs,
-    },
-    /// Run the reconciler and the sweeper once, now (takes `serve`'s settings).
-    Reconcile {
-        #[command(flatten)]
-        serve: Box<ServeArgs>,
-        /// Print the reports as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-/// Check a running roomgate's /healthz: exit 0 if it answers 200 (for container health checks).
-    Health {
-        /// What to ask.
-        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
-        url: String,
-    },
-    /// Manage API keys (stored hashed in the configured database).
-    Keys {
-        #[command(subcommand)]
-        action: KeysCommand,
-        #[command(flatten)]
-        database: DatabaseArgs,
-    },
-}
-
-/// `roomgate meetings ...`.
-#[derive(Debug, Subcommand)]
-pub enum MeetingsCommand {
-    /// List meetings, newest first, with the API's filters.
-    List {
-        #[arg(long)]
-        owner_ref: Option<String>,
-        /// permanent, scheduled or adhoc.
-        #[arg(long)]
-        kind: Option<String>,
-        /// scheduled, open, ended, deleted, provisioning or failed (default: all but deleted).
-        #[arg(long)]
-        status: Option<String>,
-        /// RFC 3339 with an offset.
-        #[arg(long)]
-        starts_after: Option<String>,
-        #[arg(long)]
-        starts_before: Option<String>,
-        /// 1 to 1000 (default 50).
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        /// Continue after this meeting id (the last one of the previous page).
-        #[arg(long)]
-        after: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one meeting, whoever owns it.
-    Show {
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// `roomgate keys ...`.
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Make a key and print it once; only its hash is stored.
-    Create {
-        #[arg(long)]
-        name: String,
-        /// Admin keys see and manage every caller's meetings.
-        #[arg(long)]
-        admin: bool,
-    },
-    /// List keys (never their secrets).
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke the live key with this name.
-    Revoke { name: String },
-}
 
 /// Where meetings and keys are stored.
 #[derive(Debug, Clone, Default, Args)]
@@ -160,19 +50,13 @@ impl DatabaseArgs {
                 format!("must start with sqlite:// or postgres://, got scheme '{scheme}'"),
             ));
         }
-        let max_connections = match given(self.database_max_connections) {
-            None => PoolOptions::default().max_connections,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| {
-                    problem(
-                        "DATABASE_MAX_CONNECTIONS",
-                        format!("must be a whole number from 1 to 1000, got '{text}'"),
-                    )
-                })?,
-        };
+        let max_connections = number(
+            "DATABASE_MAX_CONNECTIONS",
+            self.database_max_connections,
+            PoolOptions::default().max_connections,
+            1,
+            1000,
+        )?;
         Ok(Database {
             url: SecretString::from(url),
             pool: PoolOptions {
@@ -221,22 +105,6 @@ pub struct ServeArgs {
     pub enablex_timeout_secs: Option<String>,
     #[arg(long, env = "SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<String>,
-}
-
-/// Run only the EnableX sandbox, for tests, benchmarks and front-end work.
-#[derive(Debug, Clone, Args)]
-pub struct SandboxArgs {
-    /// Faults to inject from the start, as JSON (see `PUT /_sandbox/faults`).
-    #[arg(long, env = "SANDBOX_FAULTS")]
-    pub faults: Option<String>,
-    /// Address to listen on.
-    #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:8090")]
-    pub listen: String,
-    /// Credentials the sandbox accepts; random ones are made and printed if not given.
-    #[arg(long, env = "ENABLEX_APP_ID")]
-    pub app_id: Option<String>,
-    #[arg(long, env = "ENABLEX_APP_KEY", hide_env_values = true)]
-    pub app_key: Option<String>,
 }
 
 /// A bad setting, named by its environment variable.
@@ -303,6 +171,31 @@ impl fmt::Debug for Config {
     }
 }
 
+/// A whole number within `min..=max`, or `default` when not set.
+fn number<T>(
+    variable: &'static str,
+    value: Option<String>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(text) = given(value) else {
+        return Ok(default);
+    };
+    text.parse::<T>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            problem(
+                variable,
+                format!("must be a whole number from {min} to {max}, got '{text}'"),
+            )
+        })
+}
+
 /// A set, non-blank value.
 fn given(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
@@ -313,16 +206,7 @@ fn seconds(
     value: Option<String>,
     default: u64,
 ) -> Result<Duration, ConfigError> {
-    let Some(text) = given(value) else {
-        return Ok(Duration::from_secs(default));
-    };
-    match text.parse::<u64>() {
-        Ok(n) if (1..=3600).contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err(problem(
-            variable,
-            format!("must be a whole number of seconds from 1 to 3600, got '{text}'"),
-        )),
-    }
+    number(variable, value, default, 1, 3600).map(Duration::from_secs)
 }
 
 fn http_url(variable: &'static str, text: String) -> Result<String, ConfigError> {
@@ -424,6 +308,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
     use secrecy::ExposeSecret;
 
     fn args(list: &[&str]) -> ServeArgs {

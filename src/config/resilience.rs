@@ -1,7 +1,7 @@
 //! Settings for riding out trouble: EnableX retries and circuit breaker, the reconciler and
 //! sweeper, and how long idempotency keys are remembered.
 
-use super::{ConfigError, given, problem};
+use super::{ConfigError, given, number, problem};
 use crate::enablex::Policy;
 use clap::Args;
 use std::time::Duration;
@@ -61,27 +61,6 @@ impl Default for Resilience {
             idempotency_ttl: Duration::from_secs(86_400),
         }
     }
-}
-
-fn number(
-    variable: &'static str,
-    value: Option<String>,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    let Some(text) = given(value) else {
-        return Ok(default);
-    };
-    text.parse::<u64>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            problem(
-                variable,
-                format!("must be a whole number from {min} to {max}, got '{text}'"),
-            )
-        })
 }
 
 fn flag(variable: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {

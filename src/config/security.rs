@@ -1,7 +1,7 @@
 //! Settings for who may call roomgate and how much: JWT verification, rate limits, request
 //! time limits and CORS.
 
-use super::{ConfigError, given, problem};
+use super::{ConfigError, given, number, problem};
 use crate::auth::JwtSettings;
 use clap::Args;
 use secrecy::SecretString;
@@ -78,27 +78,6 @@ impl Default for Security {
     }
 }
 
-fn number(
-    variable: &'static str,
-    value: Option<String>,
-    default: u32,
-    min: u32,
-    max: u32,
-) -> Result<u32, ConfigError> {
-    let Some(text) = given(value) else {
-        return Ok(default);
-    };
-    text.parse::<u32>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            problem(
-                variable,
-                format!("must be a whole number from {min} to {max}, got '{text}'"),
-            )
-        })
-}
-
 fn read_file(variable: &'static str, path: &str) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map_err(|e| problem(variable, format!("cannot read '{path}': {e}")))
@@ -163,13 +142,7 @@ impl SecurityArgs {
                 issuer: required("JWT_ISSUER", self.jwt_issuer)?,
                 audience: required("JWT_AUDIENCE", self.jwt_audience)?,
                 identity_claim: given(self.jwt_identity_claim).unwrap_or_else(|| "sub".into()),
-                leeway_secs: u64::from(number(
-                    "JWT_LEEWAY_SECS",
-                    self.jwt_leeway_secs,
-                    30,
-                    0,
-                    600,
-                )?),
+                leeway_secs: number::<u64>("JWT_LEEWAY_SECS", self.jwt_leeway_secs, 30, 0, 600)?,
             })
         };
         let default_limit = defaults.rate_limit.map_or(120, |l| l.per_minute.get());
@@ -185,7 +158,7 @@ impl SecurityArgs {
             per_minute,
             burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
         });
-        let timeout = number(
+        let timeout = number::<u64>(
             "REQUEST_TIMEOUT_SECS",
             self.request_timeout_secs,
             30,
@@ -204,7 +177,7 @@ impl SecurityArgs {
         Ok(Security {
             jwt,
             rate_limit,
-            request_timeout: Duration::from_secs(u64::from(timeout)),
+            request_timeout: Duration::from_secs(timeout),
             cors_origins,
         })
     }

@@ -6,6 +6,7 @@
 mod faults;
 mod pages;
 mod rooms;
+mod validate;
 
 pub use faults::Faults;
 
