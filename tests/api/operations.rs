@@ -276,3 +276,53 @@ async fn metrics_count_real_requests_calls_and_jobs() {
         "no identifiers as labels"
     );
 }
+
+/// With Debian's Chromium installed, the page is rendered as a browser shows it: every
+/// operation of the spec becomes an entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_render_in_a_real_browser() {
+    let Ok(chromium) = which("chromium") else {
+        eprintln!("chromium is not installed: skipping the browser check of /docs");
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await.expect("sqlite");
+    let profile = std::env::temp_dir().join(format!("roomgate-chromium-{}", uuid::Uuid::new_v4()));
+    let url = app.url("/docs");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+            ])
+            .args([
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(["--virtual-time-budget=5000", "--dump-dom", &url])
+            .output()
+    })
+    .await
+    .expect("task")
+    .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let entries = dom.matches("data-path=").count();
+    assert_eq!(
+        entries, 12,
+        "one entry per operation in the rendered page:\n{dom}"
+    );
+    assert!(dom.contains("OpenAPI 3.1.0"));
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .ok_or(())
+}
