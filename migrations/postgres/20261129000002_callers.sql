@@ -1,6 +1,7 @@
 -- Who created each meeting (the authenticated caller: key:<name> or user:<subject>).
 ALTER TABLE meetings ADD COLUMN created_by text NOT NULL DEFAULT 'anonymous';
-CREATE INDEX meetings_created_by_id ON meetings (created_by, id DESC);
+-- The API lists a caller's own meetings by state, newest first: one index serves it in order.
+CREATE INDEX meetings_created_by_state_id ON meetings (created_by, state, id DESC);
 
 -- API keys. Only a SHA-256 of each key's secret part is kept.
 CREATE TABLE api_keys (

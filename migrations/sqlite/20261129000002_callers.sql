@@ -1,5 +1,6 @@
 ALTER TABLE meetings ADD COLUMN created_by TEXT NOT NULL DEFAULT 'anonymous';
-CREATE INDEX meetings_created_by_id ON meetings (created_by, id DESC);
+-- The API lists a caller's own meetings by state, newest first: one index serves it in order.
+CREATE INDEX meetings_created_by_state_id ON meetings (created_by, state, id DESC);
 
 CREATE TABLE api_keys (
     id          TEXT PRIMARY KEY NOT NULL,
