@@ -169,7 +169,9 @@ pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
     let urls = match &config.embed {
         EmbedTarget::Subdomain(sub) => EmbedUrls::for_subdomain(sub, &config.app_id),
         EmbedTarget::Origin(origin) => EmbedUrls::for_origin(origin, &config.app_id),
-        EmbedTarget::Sandbox => EmbedUrls::for_origin(&config.api_url, &config.app_id),
+        // Only when state is built outside `run` (which points this at the sandbox it
+        // starts): the sandbox serves its pages at the root of the API's origin.
+        EmbedTarget::Sandbox => EmbedUrls::for_origin(origin_of(&config.api_url), &config.app_id),
     };
     let jwt = match &config.security.jwt {
         None => None,
@@ -201,6 +203,15 @@ pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
     })
 }
 
+/// `scheme://host:port` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
+    }
+}
+
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -220,5 +231,20 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_origin_of_an_api_url_drops_its_path() {
+        assert_eq!(
+            super::origin_of("http://127.0.0.1:9/video/v1"),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            super::origin_of("https://api.example.com"),
+            "https://api.example.com"
+        );
     }
 }

@@ -189,10 +189,10 @@ pub async fn meetings_command(
                 )
                 .map_err(io)?;
             }
-            if meetings.len() == limit as usize {
-                if let Some(last) = meetings.last() {
-                    eprintln!("more may follow: --after {}", last.id);
-                }
+            if meetings.len() == limit as usize
+                && let Some(last) = meetings.last()
+            {
+                eprintln!("more may follow: --after {}", last.id);
             }
         }
         MeetingsCommand::Show { id, json } => {

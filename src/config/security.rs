@@ -120,13 +120,13 @@ impl SecurityArgs {
             .map(|p| read_file("JWT_JWKS_FILE", &p))
             .transpose()?;
         let jwks_url = given(self.jwt_jwks_url);
-        if let Some(url) = &jwks_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(problem(
-                    "JWT_JWKS_URL",
-                    format!("must be an http(s) URL, got '{url}'"),
-                ));
-            }
+        if let Some(url) = &jwks_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(problem(
+                "JWT_JWKS_URL",
+                format!("must be an http(s) URL, got '{url}'"),
+            ));
         }
         let jwt = if secret.is_none() && pem.is_none() && jwks.is_none() && jwks_url.is_none() {
             None

@@ -123,10 +123,10 @@ pub async fn require_caller(
         Ok(caller) => caller,
         Err(AuthError::Store(err)) => return ApiError::from(err).into_response(),
         Err(err) => {
-            if let Some(limiter) = &state.limiter {
-                if let Err(standing) = limiter.check(&format!("failed-auth:{peer}")) {
-                    return too_many(limiter, &standing);
-                }
+            if let Some(limiter) = &state.limiter
+                && let Err(standing) = limiter.check(&format!("failed-auth:{peer}"))
+            {
+                return too_many(limiter, &standing);
             }
             return ApiError::Unauthorized(err.to_string()).into_response();
         }

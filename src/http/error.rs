@@ -170,7 +170,7 @@ impl IntoResponse for ApiError {
             ApiError::Upstream(_) => (
                 StatusCode::BAD_GATEWAY,
                 "enablex_error",
-                "EnableX refused the request",
+                "EnableX failed the request",
             ),
             ApiError::DatabaseUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

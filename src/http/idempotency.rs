@@ -41,10 +41,10 @@ fn replay(status: u16, body: String, meeting_id: Uuid) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(REPLAYED, HeaderValue::from_static("true"));
-    if status == StatusCode::CREATED {
-        if let Ok(location) = HeaderValue::from_str(&format!("/meetings/{meeting_id}")) {
-            headers.insert(header::LOCATION, location);
-        }
+    if status == StatusCode::CREATED
+        && let Ok(location) = HeaderValue::from_str(&format!("/meetings/{meeting_id}"))
+    {
+        headers.insert(header::LOCATION, location);
     }
     response
 }

@@ -40,13 +40,12 @@ impl Meeting {
                 self.status(now)
             )));
         }
-        if let Some(schedule) = &self.schedule {
-            if now >= schedule.joinable_from() {
-                return Err(ChangeError::Conflict(
-                    "a scheduled meeting can only be changed until 15 minutes before it starts"
-                        .into(),
-                ));
-            }
+        if let Some(schedule) = &self.schedule
+            && now >= schedule.joinable_from()
+        {
+            return Err(ChangeError::Conflict(
+                "a scheduled meeting can only be changed until 15 minutes before it starts".into(),
+            ));
         }
         let mut errors = Vec::new();
         if change.kind.is_some_and(|kind| kind != self.kind) {

@@ -53,16 +53,6 @@ impl Service {
         Ok(Claim::Pending(record.meeting_id))
     }
 
-    /// How a pending key stands now.
-    pub async fn idempotency_answer(
-        &self,
-        caller: &str,
-        key: &str,
-    ) -> Result<Option<(u16, String)>, MeetingError> {
-        let record = self.store.find_idempotency(caller, key).await?;
-        Ok(record.and_then(|r| Some((r.status?, r.body?))))
-    }
-
     /// The meeting a caller's key belongs to.
     pub async fn idempotency_meeting(
         &self,

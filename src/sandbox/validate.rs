@@ -119,15 +119,13 @@ pub(crate) fn check_settings(
             format!("Unknown settings key: {key}"),
         ));
     }
-    if !creating {
-        if let Some(key) = settings.keys().find(|k| FIXED_KEYS.contains(&k.as_str())) {
-            return Err(refuse(
-                status,
-                10009,
-                "Invalid Settings",
-                format!("{key} cannot be changed"),
-            ));
-        }
+    if !creating && let Some(key) = settings.keys().find(|k| FIXED_KEYS.contains(&k.as_str())) {
+        return Err(refuse(
+            status,
+            10009,
+            "Invalid Settings",
+            format!("{key} cannot be changed"),
+        ));
     }
     let invalid = |desc: String| Err(refuse(status, 10010, "Invalid Data", desc));
     let scheduled = match settings.get("scheduled") {
@@ -184,25 +182,25 @@ pub(crate) fn check_settings(
             return invalid("duration is required for a scheduled room".into());
         }
     }
-    if let Some(v) = settings.get("participants") {
-        if int(v).is_none_or(|n| n < 0) {
-            return Err(refuse(
-                status,
-                10007,
-                "Invalid Participants",
-                "participants must be a non-negative number",
-            ));
-        }
+    if let Some(v) = settings.get("participants")
+        && int(v).is_none_or(|n| n < 0)
+    {
+        return Err(refuse(
+            status,
+            10007,
+            "Invalid Participants",
+            "participants must be a non-negative number",
+        ));
     }
-    if let Some(v) = settings.get("auto_recording") {
-        if boolean(v).is_none() {
-            return Err(refuse(
-                status,
-                10008,
-                "Invalid Auto Recording",
-                "auto_recording must be a boolean",
-            ));
-        }
+    if let Some(v) = settings.get("auto_recording")
+        && boolean(v).is_none()
+    {
+        return Err(refuse(
+            status,
+            10008,
+            "Invalid Auto Recording",
+            "auto_recording must be a boolean",
+        ));
     }
     let ranges = [
         ("moderators", 1, 5),
@@ -210,10 +208,10 @@ pub(crate) fn check_settings(
         ("duration", 1, 100_000),
     ];
     for (key, min, max) in ranges {
-        if let Some(v) = settings.get(key) {
-            if !int(v).is_some_and(|n| (min..=max).contains(&n)) {
-                return invalid(format!("{key} must be between {min} and {max}"));
-            }
+        if let Some(v) = settings.get(key)
+            && !int(v).is_some_and(|n| (min..=max).contains(&n))
+        {
+            return invalid(format!("{key} must be between {min} and {max}"));
         }
     }
     let choices: [(&str, &[&str]); 3] = [
@@ -222,10 +220,10 @@ pub(crate) fn check_settings(
         ("media_zone", &["IN", "SG", "US", "XX"]),
     ];
     for (key, allowed) in choices {
-        if let Some(v) = settings.get(key) {
-            if !v.as_str().is_some_and(|s| allowed.contains(&s)) {
-                return invalid(format!("{key} must be one of {}", allowed.join(", ")));
-            }
+        if let Some(v) = settings.get(key)
+            && !v.as_str().is_some_and(|s| allowed.contains(&s))
+        {
+            return invalid(format!("{key} must be one of {}", allowed.join(", ")));
         }
     }
     Ok(())
