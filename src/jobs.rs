@@ -4,13 +4,42 @@
 //! so with several replicas one runs it at a time.
 
 use crate::enablex::{EnableXClient, EnableXError, Room};
-use crate::meetings::{Kind, State, now};
-use crate::store::{Store, StoreError};
-use chrono::Duration as ChronoDuration;
+use crate::meetings::{Kind, Meeting, MeetingStore, State, StoreError, now};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+/// What the background jobs need from storage, besides what the meetings service needs.
+#[async_trait::async_trait]
+pub trait JobStore: MeetingStore {
+    /// Deletes expired idempotency records; returns how many.
+    async fn purge_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Takes or renews the lease `name` for `holder` until `until`, unless another holder's
+    /// lease is still running at `now`.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Meetings `provisioning` (or `failed`, for rooms that may have turned up late) since
+    /// before `cutoff`, oldest first.
+    async fn unsettled_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Meeting>, StoreError>;
+    /// Sets `ended_at` on active scheduled meetings whose end has passed; returns them.
+    async fn end_scheduled(&self, now: DateTime<Utc>) -> Result<Vec<Meeting>, StoreError>;
+    /// Active ad-hoc meetings not yet marked ended, oldest first.
+    async fn open_adhoc(&self, limit: u32) -> Result<Vec<Meeting>, StoreError>;
+    /// Sets `ended_at` on one active meeting.
+    async fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
 
 /// Why a run could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +83,7 @@ pub struct SweepReport {
 /// The background jobs of one process.
 #[derive(Clone)]
 pub struct Jobs {
-    store: Store,
+    store: Arc<dyn JobStore>,
     enablex: EnableXClient,
     /// This process's name in leases.
     holder: String,
@@ -63,8 +92,6 @@ pub struct Jobs {
     delete_ended_rooms: bool,
 }
 
-/// How long a run may hold its lease; a process that dies mid-run delays the next run by at
-/// most this.
 /// Counts a job run by its outcome.
 fn count_run<T>(job: &'static str, run: &Result<(T, bool), JobError>) {
     let outcome = match run {
@@ -75,12 +102,14 @@ fn count_run<T>(job: &'static str, run: &Result<(T, bool), JobError>) {
     metrics::counter!(crate::metrics::JOB_RUNS, "job" => job, "outcome" => outcome).increment(1);
 }
 
+/// How long a run may hold its lease; a process that dies mid-run delays the next run by at
+/// most this.
 const LEASE: ChronoDuration = ChronoDuration::minutes(2);
 const BATCH: u32 = 500;
 
 impl Jobs {
     pub fn new(
-        store: Store,
+        store: Arc<dyn JobStore>,
         enablex: EnableXClient,
         grace: Duration,
         delete_ended_rooms: bool,
@@ -116,7 +145,7 @@ impl Jobs {
 
     /// Settles every creation left `provisioning` (or `failed`, should its room have appeared)
     /// for longer than the grace period, by the meeting id each room carries in its `data`.
-    #[tracing::instrument(skip(self), err(Display))]
+    #[tracing::instrument(skip(self))]
     pub async fn reconcile(&self) -> Result<ReconcileReport, JobError> {
         let run = self
             .leased("reconciler", async || self.reconcile_now().await)
@@ -215,7 +244,7 @@ impl Jobs {
     /// Marks ended meetings (scheduled ones past their end; ad-hoc ones whose room EnableX has
     /// removed after its session), deletes their rooms if so configured, and purges expired
     /// idempotency keys.
-    #[tracing::instrument(skip(self), err(Display))]
+    #[tracing::instrument(skip(self))]
     pub async fn sweep(&self) -> Result<SweepReport, JobError> {
         let run = self
             .leased("sweeper", async || self.sweep_now().await)

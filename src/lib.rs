@@ -1,7 +1,9 @@
 //! roomgate: an app-server for EnableX video meetings.
 //!
 //! Data flows one way: [`http`] (extract, validate, map errors) → [`meetings`] (the domain) →
-//! [`store`] and [`enablex`]. [`sandbox`] imitates EnableX over real HTTP.
+//! [`enablex`], and through the storage traits the domain owns ([`meetings::MeetingStore`],
+//! [`auth::KeyStore`], [`jobs::JobStore`]) to [`store`], which implements them. This file
+//! wires the pieces together. [`sandbox`] imitates EnableX over real HTTP.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -20,13 +22,14 @@ use auth::{Authenticator, JwtVerifier};
 use axum::http::HeaderValue;
 use config::{Config, EmbedTarget};
 use enablex::{ClientConfig, EnableXClient, EnableXError};
+use meetings::StoreError;
 use meetings::{EmbedUrls, Service};
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use store::StoreError;
+use store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -76,10 +79,11 @@ pub async fn run(
             "SANDBOX MODE: rooms are simulated by a built-in EnableX imitation; no real meeting can be held"
         );
     }
-    let state = build_state(&config).await?;
-    announce_access(&config, &state).await?;
+    let (state, store) = build_state(&config).await?;
+    announce_access(&config, &store).await?;
     if config.resilience.background_jobs {
-        jobs_for(&config, &state).spawn(config.resilience.reconcile_interval, stop_rx.clone());
+        jobs_for(&config, &store, state.service.enablex())
+            .spawn(config.resilience.reconcile_interval, stop_rx.clone());
     }
     if let Some(limiter) = state.limiter.clone() {
         let mut stopped = stop_rx.clone();
@@ -117,15 +121,15 @@ async fn wait_for_stop(mut rx: watch::Receiver<bool>) {
 }
 
 /// The reconciler and sweeper for this configuration.
-pub fn jobs_for(config: &Config, state: &http::AppState) -> jobs::Jobs {
+pub fn jobs_for(config: &Config, store: &Store, enablex: &EnableXClient) -> jobs::Jobs {
     // Creations younger than twice the EnableX timeout may still be in flight on a replica.
     let grace = config
         .resilience
         .reconcile_grace
         .unwrap_or(config.request_timeout * 2 + Duration::from_secs(5));
     jobs::Jobs::new(
-        state.service.store().clone(),
-        state.service.enablex().clone(),
+        store.clone(),
+        enablex.clone(),
         grace,
         config.resilience.sweep_delete_ended_rooms,
     )
@@ -133,8 +137,8 @@ pub fn jobs_for(config: &Config, state: &http::AppState) -> jobs::Jobs {
 
 /// Says at start-up how callers get in. In sandbox mode with no key yet, makes an admin key
 /// and prints it once to standard output (not to the log), so the README's examples work.
-async fn announce_access(config: &Config, state: &http::AppState) -> Result<(), RunError> {
-    let store = state.service.store();
+async fn announce_access(config: &Config, store: &Store) -> Result<(), RunError> {
+    use auth::KeyStore;
     let live_keys = store.count_live_keys().await?;
     if config.sandbox && live_keys == 0 {
         let key = auth::keys::generate("sandbox-admin", true, meetings::now())
@@ -153,11 +157,15 @@ async fn announce_access(config: &Config, state: &http::AppState) -> Result<(), 
 }
 
 /// Connects the store (running migrations), builds the EnableX client and the service.
-pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
+/// Returns the handlers' state and the store itself, for the background jobs.
+pub async fn build_state(config: &Config) -> Result<(http::AppState, Store), RunError> {
     // Install the metrics recorder before anything is counted.
     metrics::handle();
     let store = store::connect(config.database.url.expose_secret(), &config.database.pool).await?;
-    tracing::info!(backend = store.backend(), "database ready");
+    tracing::info!(
+        backend = meetings::MeetingStore::backend(store.as_ref()),
+        "database ready"
+    );
     let client = EnableXClient::new(ClientConfig {
         base_url: config.api_url.clone(),
         app_id: config.app_id.clone(),
@@ -191,16 +199,17 @@ pub async fn build_state(config: &Config) -> Result<http::AppState, RunError> {
         .iter()
         .filter_map(|origin| HeaderValue::from_str(origin).ok())
         .collect();
-    Ok(http::AppState {
+    let state = http::AppState {
         auth: Authenticator::new(store.clone(), jwt),
-        service: Service::new(store, client, urls),
+        service: Service::new(store.clone(), client, urls),
         limiter,
         default_plan: config.embed_plan,
         request_timeout: config.security.request_timeout,
         cors_origins,
         idempotency_ttl: config.resilience.idempotency_ttl,
         spec: Default::default(),
-    })
+    };
+    Ok((state, store))
 }
 
 /// `scheme://host:port` of a URL.

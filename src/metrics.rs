@@ -1,7 +1,5 @@
 //! Prometheus metrics: the recorder, the names, and what is sampled when `/metrics` is read.
 
-use crate::enablex::CircuitState;
-use crate::store::PoolStats;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -17,6 +15,14 @@ pub const JOB_RUNS: &str = "roomgate_job_runs_total";
 pub const RECONCILED: &str = "roomgate_reconciled_meetings_total";
 pub const ORPHANED_ROOMS: &str = "roomgate_orphaned_rooms";
 pub const MEETINGS_ENDED: &str = "roomgate_meetings_ended_total";
+
+/// Connection pool figures, sampled when metrics are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -78,16 +84,12 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// Samples the gauges that are read, not counted, and renders the exposition text.
-pub fn render(pool: PoolStats, circuit: CircuitState) -> String {
+pub fn render(pool: PoolStats, circuit_open: bool) -> String {
     let handle = handle();
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));
     metrics::gauge!(DB_POOL_MAX).set(f64::from(pool.max));
-    metrics::gauge!(ENABLEX_CIRCUIT_OPEN).set(if circuit == CircuitState::Closed {
-        0.0
-    } else {
-        1.0
-    });
+    metrics::gauge!(ENABLEX_CIRCUIT_OPEN).set(if circuit_open { 1.0 } else { 0.0 });
     handle.render()
 }

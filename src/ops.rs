@@ -1,9 +1,11 @@
 //! Ops commands: `roomgate keys`, `meetings`, `migrate` and `reconcile`.
 
+use crate::auth::KeyStore;
 use crate::auth::keys;
 use crate::config::{Config, DatabaseArgs, KeysCommand, MeetingsCommand, ServeArgs};
 use crate::meetings::{Kind, ListFilter, Meeting, Status, now, parse_instant};
-use crate::store::{self, Store, StoreError};
+use crate::meetings::{MeetingStore, StoreError};
+use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -99,13 +101,13 @@ fn meeting_json(m: &Meeting, at: DateTime<Utc>) -> Value {
         "owner_ref": m.owner_ref, "created_by": m.created_by, "embed": m.embed.as_str(),
         "starts_at": m.schedule.map(|s| s.starts_at()), "ends_at": m.schedule.map(|s| s.ends_at()),
         "joinable_from": m.schedule.map(|s| s.joinable_from()),
-        "duration_minutes": m.schedule.map(|s| s.duration_minutes()), "settings": m.settings,
+        "duration_minutes": m.schedule.map(|s| s.duration_minutes()), "settings": crate::http::SettingsView::from(&m.settings),
         "failure": m.failure, "created_at": m.created_at, "updated_at": m.updated_at,
         "deleted_at": m.deleted_at, "ended_at": m.ended_at,
     })
 }
 
-fn choice<T: std::str::FromStr<Err = String>>(
+fn choice<T: std::str::FromStr<Err: std::fmt::Display>>(
     flag: &str,
     value: Option<String>,
 ) -> Result<Option<T>, String> {
@@ -235,10 +237,10 @@ pub async fn reconcile_command(
     out: &mut impl Write,
 ) -> Result<(), String> {
     let config = Config::from_args(serve).map_err(|e| format!("configuration: {e}"))?;
-    let state = crate::build_state(&config)
+    let (state, store) = crate::build_state(&config)
         .await
         .map_err(|e| e.to_string())?;
-    let jobs = crate::jobs_for(&config, &state);
+    let jobs = crate::jobs_for(&config, &store, state.service.enablex());
     let reconciled = jobs
         .reconcile()
         .await

@@ -47,9 +47,9 @@ pub fn generate(name: &str, admin: bool, now: DateTime<Utc>) -> Result<NewKey, S
     check_name(name)?;
     let mut id = [0u8; 8];
     let mut secret = [0u8; 32];
-    getrandom::getrandom(&mut id).map_err(|e| format!("no randomness: {e}"))?;
-    getrandom::getrandom(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
-    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    getrandom::fill(&mut id).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut secret).map_err(|e| format!("no randomness: {e}"))?;
+    let id = hex::encode(id);
     let secret = URL_SAFE_NO_PAD.encode(secret);
     Ok(NewKey {
         text: format!("{KEY_PREFIX}{id}_{secret}"),
@@ -73,10 +73,7 @@ pub fn parse(text: &str) -> Option<(&str, &str)> {
 }
 
 fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Whether `secret` is the one `record` was made with (constant-time comparison).

@@ -6,8 +6,8 @@ pub mod keys;
 pub use jwt::{JwtSettings, JwtVerifier};
 pub use keys::{KEY_PREFIX, KeyRecord, NewKey};
 
-use crate::meetings::Caller;
-use crate::store::{Store, StoreError};
+use crate::meetings::{Caller, StoreError};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// Why a caller was not let in. The messages are safe to send back: they never echo the
@@ -26,15 +26,30 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+/// How API keys are stored.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Stores a new API key; a live key with the same name is a `Conflict`.
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// The key with this public id, revoked or not.
+    async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Every key, oldest first.
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Revokes the live key named `name`; false if there is none.
+    async fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// How many keys are live.
+    async fn count_live_keys(&self) -> Result<i64, StoreError>;
+}
+
 /// Turns bearer credentials into a [`Caller`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
-    store: Store,
+    store: Arc<dyn KeyStore>,
     jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl Authenticator {
-    pub fn new(store: Store, jwt: Option<Arc<JwtVerifier>>) -> Self {
+    pub fn new(store: Arc<dyn KeyStore>, jwt: Option<Arc<JwtVerifier>>) -> Self {
         Self { store, jwt }
     }
 

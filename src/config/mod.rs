@@ -270,7 +270,9 @@ impl Config {
         };
         let embed_plan = match given(args.embed_plan) {
             None => EmbedPlan::Premium,
-            Some(plan) => plan.parse().map_err(|m: String| problem("EMBED_PLAN", m))?,
+            Some(plan) => plan
+                .parse()
+                .map_err(|e: crate::meetings::ChoiceError| problem("EMBED_PLAN", e.to_string()))?,
         };
         let database = args.database.check()?;
         let security = args.security.check()?;

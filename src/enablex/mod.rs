@@ -90,7 +90,7 @@ impl EnableXClient {
     }
 
     /// `POST /rooms`. Never repeated: a lost answer may mean the room exists.
-    #[tracing::instrument(skip_all, err(Display))]
+    #[tracing::instrument(skip_all)]
     pub async fn create_room(&self, body: &CreateRoom) -> Result<Room, EnableXError> {
         let json = self
             .call_once("create", Method::POST, "/rooms", Some(body))
@@ -99,7 +99,7 @@ impl EnableXClient {
     }
 
     /// `GET /rooms/{room_id}`.
-    #[tracing::instrument(skip(self), err(Display))]
+    #[tracing::instrument(skip(self))]
     pub async fn get_room(&self, room_id: &str) -> Result<Room, EnableXError> {
         let json = self
             .call("get", Method::GET, &room_path(room_id, ""), None::<&()>)
@@ -108,7 +108,7 @@ impl EnableXClient {
     }
 
     /// `GET /rooms`.
-    #[tracing::instrument(skip(self), err(Display))]
+    #[tracing::instrument(skip(self))]
     pub async fn list_rooms(&self) -> Result<Vec<Room>, EnableXError> {
         let json = self
             .call("list", Method::GET, "/rooms", None::<&()>)
@@ -121,7 +121,7 @@ impl EnableXClient {
     }
 
     /// `PATCH /rooms/{room_id}` with a partial body.
-    #[tracing::instrument(skip(self, patch), err(Display))]
+    #[tracing::instrument(skip(self, patch))]
     pub async fn update_room(&self, room_id: &str, patch: &Value) -> Result<(), EnableXError> {
         self.call(
             "update",
@@ -134,7 +134,7 @@ impl EnableXClient {
     }
 
     /// `DELETE /rooms/{room_id}`.
-    #[tracing::instrument(skip(self), err(Display))]
+    #[tracing::instrument(skip(self))]
     pub async fn delete_room(&self, room_id: &str) -> Result<(), EnableXError> {
         self.call(
             "delete",
@@ -147,7 +147,7 @@ impl EnableXClient {
     }
 
     /// `GET /rooms/{room_id}/users`: how many people are in the room's live session.
-    #[tracing::instrument(skip(self), err(Display))]
+    #[tracing::instrument(skip(self))]
     pub async fn live_user_count(&self, room_id: &str) -> Result<u64, EnableXError> {
         let json = self
             .call(
@@ -167,7 +167,7 @@ impl EnableXClient {
     }
 
     /// `POST /rooms/{room_id}/tokens`.
-    #[tracing::instrument(skip(self, body), err(Display))]
+    #[tracing::instrument(skip(self, body))]
     pub async fn create_token(
         &self,
         room_id: &str,

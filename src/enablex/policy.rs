@@ -65,7 +65,7 @@ pub(crate) fn backoff(policy: &Policy, attempt: u32, err: &EnableXError) -> Opti
         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
         .min(policy.max_backoff);
     let mut bytes = [0u8; 8];
-    let fraction = match getrandom::getrandom(&mut bytes) {
+    let fraction = match getrandom::fill(&mut bytes) {
         Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
         Err(_) => 0.5,
     };

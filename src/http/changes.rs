@@ -4,12 +4,11 @@ use super::AppState;
 use super::docs;
 use super::error::ApiError;
 use super::extract::{ApiJson, meeting_id};
-use super::meetings::{
-    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REF_CHARS, MeetingView, choice, optional_text, time,
-};
-use crate::enablex::TokenRequest;
+use super::meetings::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REF_CHARS, MeetingView, time};
+use super::settings::{SettingsBody, choice, optional_text};
 use crate::meetings::{
-    Caller, FieldError, Kind, LinkOptions, LinkRole, MeetingChange, SettingsInput,
+    Caller, FieldError, Kind, LinkOptions, LinkRole, MeetingChange, Person, TokenRole,
+    parse_instant,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -28,7 +27,7 @@ pub struct UpdateMeeting {
     kind: Option<String>,
     starts_at: Option<String>,
     duration_minutes: Option<i64>,
-    settings: Option<SettingsInput>,
+    settings: Option<SettingsBody>,
 }
 
 impl UpdateMeeting {
@@ -56,13 +55,18 @@ impl UpdateMeeting {
                 &mut errors,
             )
         });
+        let starts_at = self.starts_at.and_then(|text| {
+            parse_instant(&text)
+                .map_err(|message| errors.push(FieldError::new("starts_at", message)))
+                .ok()
+        });
         let change = MeetingChange {
             name,
             description,
             kind: choice::<Kind>("kind", self.kind.as_deref(), &mut errors),
-            starts_at: self.starts_at,
+            starts_at,
             duration_minutes: self.duration_minutes,
-            settings: self.settings,
+            settings: self.settings.map(|body| body.read(&mut errors)),
         };
         if errors.is_empty() {
             Ok(change)
@@ -137,17 +141,8 @@ pub async fn link(
 ) -> Result<Json<LinkView>, ApiError> {
     let id = meeting_id(&id)?;
     let mut errors = Vec::new();
-    let role = match body.role.as_deref() {
-        None | Some("participant") => LinkRole::Participant,
-        Some("moderator") => LinkRole::Moderator,
-        Some(other) => {
-            errors.push(FieldError::new(
-                "role",
-                format!("'{other}' is not one of participant, moderator"),
-            ));
-            LinkRole::Participant
-        }
-    };
+    let role = choice::<LinkRole>("role", body.role.as_deref(), &mut errors)
+        .unwrap_or(LinkRole::Participant);
     let name = optional_text("name", body.name, MAX_NAME_CHARS, &mut errors);
     let user_ref = optional_text("user_ref", body.user_ref, MAX_REF_CHARS, &mut errors);
     let skip_landing = body.landing == Some(false);
@@ -205,20 +200,10 @@ pub async fn token(
 ) -> Result<Json<TokenView>, ApiError> {
     let id = meeting_id(&id)?;
     let mut errors = Vec::new();
-    let role = match body.role.as_deref() {
-        Some(role @ ("participant" | "moderator" | "viewer")) => role.to_owned(),
-        Some(other) => {
-            errors.push(FieldError::new(
-                "role",
-                format!("'{other}' is not one of participant, moderator, viewer"),
-            ));
-            String::new()
-        }
-        None => {
-            errors.push(FieldError::new("role", "is required"));
-            String::new()
-        }
-    };
+    let role = choice::<TokenRole>("role", body.role.as_deref(), &mut errors);
+    if body.role.is_none() {
+        errors.push(FieldError::new("role", "is required"));
+    }
     let name = optional_text("name", body.name, MAX_NAME_CHARS, &mut errors);
     if name.is_none() {
         errors.push(FieldError::new("name", "is required"));
@@ -227,15 +212,12 @@ pub async fn token(
     if user_ref.is_none() {
         errors.push(FieldError::new("user_ref", "is required"));
     }
-    let (Some(name), Some(user_ref), true) = (name, user_ref, errors.is_empty()) else {
+    let (Some(role), Some(name), Some(user_ref), true) = (role, name, user_ref, errors.is_empty())
+    else {
         return Err(ApiError::Validation(errors));
     };
-    let request = TokenRequest {
-        name,
-        role,
-        user_ref,
-    };
-    let (token, expires_at) = state.service.token(id, &request, &caller).await?;
+    let person = Person { name, user_ref };
+    let (token, expires_at) = state.service.token(id, role, &person, &caller).await?;
     Ok(Json(TokenView {
         token,
         expires_at: time(expires_at),

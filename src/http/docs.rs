@@ -1,15 +1,15 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and `/docs`, a page
 //! that renders it without loading anything from elsewhere.
 
+use super::error::{EnableXDetail, Problem, ProblemField};
 use axum::Extension;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 /// The request body the spec shows for `POST /meetings`; the tests send it for real.
 pub fn create_example() -> Value {
@@ -48,41 +48,6 @@ pub fn meeting_example() -> Value {
         "moderator_url": "https://acme.yourvideo.live/host/NjVmMGMyYTFiM2Q0ZTVmNjA3MTgyOTNhLTY0YTFiMmMzZDRlNWY2MDcxODI5M2E0Yg==",
         "created_at": "2026-11-29T03:30:00.123456Z", "deleted_at": null
     })
-}
-
-/// An error, as RFC 9457 problem details.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"type": "urn:roomgate:problem:validation_failed", "title": "Validation failed",
-    "status": 422, "detail": "name: is required", "code": "validation_failed",
-    "errors": [{"field": "name", "message": "is required"}]}))]
-pub struct Problem {
-    /// `urn:roomgate:problem:<code>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// Stable, machine-readable: `validation_failed`, `unauthorized`, `not_found`, …
-    pub code: String,
-    /// Each invalid field, for `422`.
-    pub errors: Option<Vec<ProblemField>>,
-    /// EnableX's own status, code and description, for `502`.
-    pub enablex: Option<EnableXDetail>,
-}
-
-/// One invalid field.
-#[derive(Serialize, ToSchema)]
-pub struct ProblemField {
-    pub field: String,
-    pub message: String,
-}
-
-/// What EnableX said when it refused.
-#[derive(Serialize, ToSchema)]
-pub struct EnableXDetail {
-    pub status: u16,
-    pub code: Option<String>,
-    pub description: String,
 }
 
 /// Declares the problem responses the operations refer to by name.

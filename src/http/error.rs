@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Everything a request can end in besides success.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,7 @@ impl From<MeetingError> for ApiError {
             MeetingError::NotFound => ApiError::NotFound("no such meeting".into()),
             MeetingError::Conflict(message) => ApiError::Conflict(message),
             MeetingError::Forbidden(message) => ApiError::Forbidden(message),
+            MeetingError::Pending(message) => ApiError::Pending(message),
             MeetingError::Invalid(errors) => ApiError::Validation(errors),
             MeetingError::Upstream(err) => ApiError::Upstream(err),
             MeetingError::Store(err) => err.into(),
@@ -78,32 +80,41 @@ impl From<MeetingError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error, as RFC 9457 problem details: the one body every failure is answered with.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"type": "urn:roomgate:problem:validation_failed", "title": "Validation failed",
+    "status": 422, "detail": "name: is required", "code": "validation_failed",
+    "errors": [{"field": "name", "message": "is required"}]}))]
+pub struct Problem {
+    /// `urn:roomgate:problem:<code>`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ProblemField<'a>>,
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, machine-readable: `validation_failed`, `unauthorized`, `not_found`, …
+    pub code: String,
+    /// Each invalid field, for `422`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    enablex: Option<UpstreamDetail<'a>>,
+    pub errors: Option<Vec<ProblemField>>,
+    /// EnableX's own status, code and description, for `502`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enablex: Option<EnableXDetail>,
 }
 
-#[derive(Serialize)]
-struct ProblemField<'a> {
-    field: &'a str,
-    message: &'a str,
+/// One invalid field.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub message: String,
 }
 
-/// EnableX's own words about a refusal, passed on to the caller.
-#[derive(Serialize)]
-struct UpstreamDetail<'a> {
-    status: u16,
-    code: Option<&'a str>,
-    description: &'a str,
+/// What EnableX said when it refused, passed on to the caller.
+#[derive(Serialize, ToSchema)]
+pub struct EnableXDetail {
+    pub status: u16,
+    pub code: Option<String>,
+    pub description: String,
 }
 
 impl IntoResponse for ApiError {
@@ -195,8 +206,8 @@ impl IntoResponse for ApiError {
             ApiError::Validation(errors) => errors
                 .iter()
                 .map(|e| ProblemField {
-                    field: &e.field,
-                    message: &e.message,
+                    field: e.field.clone(),
+                    message: e.message.clone(),
                 })
                 .collect(),
             _ => Vec::new(),
@@ -206,10 +217,10 @@ impl IntoResponse for ApiError {
                 status,
                 code,
                 message,
-            }) => Some(UpstreamDetail {
+            }) => Some(EnableXDetail {
                 status: *status,
-                code: code.as_deref(),
-                description: message,
+                code: code.clone(),
+                description: message.clone(),
             }),
             _ => None,
         };
@@ -241,11 +252,11 @@ impl IntoResponse for ApiError {
         };
         let problem = Problem {
             kind: format!("urn:roomgate:problem:{code}"),
-            title,
+            title: title.to_owned(),
             status: status.as_u16(),
             detail,
-            code,
-            errors,
+            code: code.to_owned(),
+            errors: (!errors.is_empty()).then_some(errors),
             enablex,
         };
         let mut response = (status, Json(problem)).into_response();

@@ -60,10 +60,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
         let canonical = value.to_string();
-        let hash: String = Sha256::digest(canonical.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
         let parsed = parse_json::<T>(canonical.as_bytes())?;
         Ok(HashedJson(parsed, hash))
     }

@@ -5,9 +5,10 @@ use super::docs;
 use super::error::ApiError;
 use super::extract::{ApiQuery, HashedJson, meeting_id};
 use super::idempotency;
+use super::settings::{SettingsBody, SettingsView, choice, optional_text};
 use crate::meetings::{
-    Caller, EmbedPlan, FieldError, Kind, ListFilter, Meeting, NewMeeting, Schedule, Settings,
-    SettingsInput, Status, parse_instant,
+    Caller, EmbedPlan, FieldError, Idempotent, Kind, ListFilter, Meeting, NewMeeting, Schedule,
+    Settings, Status, parse_instant,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -50,7 +51,7 @@ pub struct CreateMeeting {
     description: Option<String>,
     /// `lite` or `premium` (default `EMBED_PLAN`).
     embed: Option<String>,
-    settings: Option<SettingsInput>,
+    settings: Option<SettingsBody>,
 }
 
 /// A meeting as every endpoint returns it.
@@ -68,7 +69,7 @@ pub struct MeetingView {
     ends_at: Option<String>,
     joinable_from: Option<String>,
     duration_minutes: Option<u32>,
-    settings: Settings,
+    settings: SettingsView,
     status: &'static str,
     participant_url: Option<String>,
     moderator_url: Option<String>,
@@ -103,50 +104,9 @@ impl MeetingView {
             name: m.name,
             description: m.description,
             owner_ref: m.owner_ref,
-            settings: m.settings,
+            settings: SettingsView::from(&m.settings),
         }
     }
-}
-
-/// Optional text: trimmed; blank counts as absent; at most `max` characters; no control
-/// characters.
-pub(super) fn optional_text(
-    field: &str,
-    value: Option<String>,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let value = value?.trim().to_owned();
-    if value.is_empty() {
-        return None;
-    }
-    if value.chars().count() > max {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        errors.push(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Some(value)
-}
-
-/// Parses a text choice, or records why not.
-pub(super) fn choice<T: std::str::FromStr<Err = String>>(
-    field: &str,
-    value: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> Option<T> {
-    value?
-        .parse()
-        .map_err(|message| errors.push(FieldError::new(field, message)))
-        .ok()
 }
 
 impl CreateMeeting {
@@ -199,7 +159,8 @@ impl CreateMeeting {
             None => Some(default_plan),
             given => choice::<EmbedPlan>("embed", given, &mut errors),
         };
-        let settings = Settings::normalise(self.settings.unwrap_or_default())
+        let input = self.settings.unwrap_or_default().read(&mut errors);
+        let settings = Settings::normalise(input)
             .map_err(|mut problems| errors.append(&mut problems))
             .ok();
         match (name, kind, embed, settings) {
@@ -242,15 +203,25 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let key = idempotency::key(&headers)?;
     let new = body.validate(state.default_plan, Utc::now(), &caller)?;
-    match key {
-        None => {
-            let meeting = state.service.create(Uuid::now_v7(), new).await?;
-            Ok(created(&state, meeting, &caller))
-        }
-        Some(key) => {
-            idempotency::create(&state, &caller, &key, &hash, new, state.idempotency_ttl).await
-        }
-    }
+    let Some(key) = key else {
+        let meeting = state.service.create(Uuid::now_v7(), new).await?;
+        return Ok(created(&state, meeting, &caller));
+    };
+    let ttl = state.idempotency_ttl;
+    let outcome = state
+        .service
+        .create_once(&caller, &key, &hash, new, ttl)
+        .await?;
+    let response = match outcome {
+        Idempotent::Replay {
+            status,
+            body,
+            meeting_id,
+        } => return Ok(idempotency::replay(status, body, meeting_id)),
+        Idempotent::Created(meeting) => created(&state, meeting, &caller),
+        Idempotent::Refused(err) => ApiError::from(err).into_response(),
+    };
+    idempotency::remember(&state, &caller, &key, response).await
 }
 
 /// `201 Created` with the meeting and its `Location`.

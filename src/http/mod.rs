@@ -7,9 +7,11 @@ mod error;
 mod extract;
 mod idempotency;
 mod meetings;
+mod settings;
 
 pub use auth::Limiter;
 pub use error::ApiError;
+pub use settings::SettingsView;
 
 use crate::auth::Authenticator;
 use crate::meetings::{EmbedPlan, Service};
@@ -227,9 +229,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    let text = crate::metrics::render(
-        state.service.store().pool_stats(),
-        state.service.enablex().circuit(),
-    );
+    let circuit_open = state.service.enablex().circuit() != crate::enablex::CircuitState::Closed;
+    let text = crate::metrics::render(state.service.store().pool_stats(), circuit_open);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

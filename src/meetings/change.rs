@@ -1,7 +1,7 @@
 //! Changing a meeting after creation: what may change, and when.
 
 use super::{FieldError, Kind, Meeting, Schedule, SettingsInput, State};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 /// A requested change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -11,7 +11,7 @@ pub struct MeetingChange {
     pub description: Option<Option<String>>,
     /// Fixed at creation; given only to be refused if it differs.
     pub kind: Option<Kind>,
-    pub starts_at: Option<String>,
+    pub starts_at: Option<DateTime<Utc>>,
     pub duration_minutes: Option<i64>,
     pub settings: Option<SettingsInput>,
 }
@@ -51,20 +51,12 @@ impl Meeting {
         if change.kind.is_some_and(|kind| kind != self.kind) {
             errors.push(FieldError::new("kind", "cannot be changed after creation"));
         }
-        let schedule = match (
-            &self.schedule,
-            change.starts_at.as_deref(),
-            change.duration_minutes,
-        ) {
+        let schedule = match (&self.schedule, change.starts_at, change.duration_minutes) {
             (_, None, None) => self.schedule,
             (Some(current), starts_at, minutes) => {
-                let start = starts_at.map(str::to_owned).unwrap_or_else(|| {
-                    current
-                        .starts_at()
-                        .to_rfc3339_opts(SecondsFormat::Secs, true)
-                });
+                let start = starts_at.unwrap_or(current.starts_at());
                 let minutes = minutes.or(Some(i64::from(current.duration_minutes())));
-                Schedule::parse(Some(&start), minutes, now)
+                Schedule::new(Some(start), minutes, now)
                     .map_err(|mut problems| errors.append(&mut problems))
                     .ok()
             }
@@ -83,11 +75,7 @@ impl Meeting {
         let settings = match change.settings {
             None => Some(self.settings.clone()),
             Some(input) => {
-                if input
-                    .mode
-                    .as_ref()
-                    .is_some_and(|mode| *mode != self.settings.mode)
-                {
+                if input.mode.is_some_and(|mode| mode != self.settings.mode) {
                     errors.push(FieldError::new(
                         "settings.mode",
                         "cannot be changed after creation",
@@ -184,7 +172,7 @@ mod tests {
         let change = MeetingChange {
             kind: Some(Kind::Permanent),
             settings: Some(SettingsInput {
-                mode: Some("lecture".into()),
+                mode: Some(crate::meetings::Mode::Lecture),
                 ..Default::default()
             }),
             ..Default::default()

@@ -1,30 +1,168 @@
 //! `Idempotency-Key` support: the first answer to a caller's key is kept and replayed, so a
-//! retried create never makes a second room.
+//! retried create never makes a second room. Which outcomes are kept, which free the key and
+//! which wait for the reconciler is decided here; the HTTP layer only renders and stores the
+//! answers it is told to keep.
 
-use super::{IdempotencyRecord, MeetingError, Service, State};
+use super::{Caller, FieldError, IdempotencyRecord, MeetingError, NewMeeting, Service, State, now};
+use crate::enablex::EnableXError;
+use crate::meetings::Meeting;
+use std::time::Duration;
+use tokio::time::Instant;
 use uuid::Uuid;
 
+/// How long a duplicate waits for the first request's answer before being told to retry.
+const WAIT: Duration = Duration::from_secs(10);
+/// A claim whose meeting row never appeared is taken as abandoned after this long.
+const ABANDONED: chrono::Duration = chrono::Duration::seconds(60);
+
+/// How an idempotent create ended.
+#[derive(Debug)]
+pub enum Idempotent {
+    /// This request made the meeting, or found it settled by the reconciler: answer it and
+    /// keep the answer ([`Service::remember`]).
+    Created(Meeting),
+    /// EnableX definitely refused: the refusal stands for the key's life. Answer it and keep
+    /// the answer.
+    Refused(MeetingError),
+    /// An earlier request's answer, to give back as it was.
+    Replay {
+        status: u16,
+        body: String,
+        meeting_id: Uuid,
+    },
+}
+
 /// Where a claimed key stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
+enum Claim {
     /// This request holds the key: create the meeting with this id.
     Fresh(Uuid),
-    /// An earlier request with the same key answered this.
-    Answered { status: u16, body: String },
+    Answered {
+        status: u16,
+        body: String,
+    },
     /// An earlier request with the same key has not answered yet.
     Pending(Uuid),
     /// The key was used with another request body.
     Mismatch,
 }
 
+impl EnableXError {
+    /// EnableX refused the request itself (a 4xx): asking again gets the same answer.
+    fn is_definite_refusal(&self) -> bool {
+        matches!(self, EnableXError::Refused { status, .. } if *status < 500)
+    }
+
+    /// EnableX surely made nothing: nothing was sent, it was rate limited, or it answered with
+    /// a server error. A retry may try again.
+    fn made_nothing(&self) -> bool {
+        matches!(
+            self,
+            EnableXError::Refused { status: 500.., .. }
+                | EnableXError::RateLimited { .. }
+                | EnableXError::Unreachable(_)
+                | EnableXError::CircuitOpen { .. }
+        )
+    }
+}
+
 impl Service {
+    /// Creates the meeting once per caller and key: the first request creates it; retries get
+    /// the first answer, wait for it while it is being made (up to 10 s), or, when the first
+    /// attempt surely made nothing, create it afresh. `request_hash` tells the same request
+    /// from another one sent with the same key.
+    pub async fn create_once(
+        &self,
+        caller: &Caller,
+        key: &str,
+        request_hash: &str,
+        new: NewMeeting,
+        ttl: Duration,
+    ) -> Result<Idempotent, MeetingError> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let at = now();
+            let record = IdempotencyRecord {
+                caller: caller.identity.clone(),
+                key: key.to_owned(),
+                request_hash: request_hash.to_owned(),
+                meeting_id: Uuid::now_v7(),
+                status: None,
+                body: None,
+                created_at: at,
+                expires_at: at
+                    + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)),
+            };
+            match self.claim(&record).await? {
+                Claim::Mismatch => {
+                    return Err(MeetingError::Invalid(vec![FieldError::new(
+                        "Idempotency-Key",
+                        "was already used with a different request body",
+                    )]));
+                }
+                Claim::Answered { status, body } => {
+                    let meeting_id = self
+                        .store
+                        .find_idempotency(&caller.identity, key)
+                        .await?
+                        .map_or(record.meeting_id, |r| r.meeting_id);
+                    return Ok(Idempotent::Replay {
+                        status,
+                        body,
+                        meeting_id,
+                    });
+                }
+                Claim::Fresh(id) => {
+                    return match self.create(id, new).await {
+                        Ok(meeting) => Ok(Idempotent::Created(meeting)),
+                        Err(MeetingError::Upstream(err)) if err.is_definite_refusal() => {
+                            Ok(Idempotent::Refused(err.into()))
+                        }
+                        Err(MeetingError::Upstream(err)) if err.made_nothing() => {
+                            self.store
+                                .release_idempotency(&caller.identity, key, id)
+                                .await?;
+                            Err(err.into())
+                        }
+                        // Unknown outcome: the claim stays; retries wait for the reconciler.
+                        Err(err) => Err(err),
+                    };
+                }
+                Claim::Pending(id) => {
+                    if self.store.get(id).await?.map(|m| m.state) == Some(State::Active) {
+                        // Settled by the reconciler after an unknown outcome: answer as the
+                        // first request would have.
+                        return Ok(Idempotent::Created(self.get(id, caller).await?));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(MeetingError::Pending(
+                            "a request with this Idempotency-Key is still being processed; retry shortly"
+                                .into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Keeps the answer given for `(caller, key)`, for replays.
+    pub async fn remember(
+        &self,
+        caller: &Caller,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), MeetingError> {
+        Ok(self
+            .store
+            .complete_idempotency(&caller.identity, key, status, body)
+            .await?)
+    }
+
     /// Claims `record`'s key for its caller, or says how an earlier request with it stands. A
     /// claim whose meeting turned out failed is released and claimed anew, since no room
     /// exists for it.
-    pub async fn claim_idempotency(
-        &self,
-        record: &IdempotencyRecord,
-    ) -> Result<Claim, MeetingError> {
+    async fn claim(&self, record: &IdempotencyRecord) -> Result<Claim, MeetingError> {
         for _ in 0..2 {
             let Some(existing) = self.store.claim_idempotency(record).await? else {
                 return Ok(Claim::Fresh(record.meeting_id));
@@ -35,58 +173,19 @@ impl Service {
             if let (Some(status), Some(body)) = (existing.status, existing.body) {
                 return Ok(Claim::Answered { status, body });
             }
-            let abandoned = record.created_at - existing.created_at > chrono::Duration::seconds(60);
+            let abandoned = record.created_at - existing.created_at > ABANDONED;
             match self.store.get(existing.meeting_id).await?.map(|m| m.state) {
                 // Nothing exists upstream for a failed meeting, nor for a claim whose row was
-                // never written (its request died first): start afresh.
-                Some(State::Failed) => {
-                    self.release_idempotency(&record.caller, &record.key)
-                        .await?
-                }
-                None if abandoned => {
-                    self.release_idempotency(&record.caller, &record.key)
-                        .await?
-                }
+                // never written (its request died first): release that claim, and only that
+                // one, and start afresh.
+                Some(State::Failed) => {}
+                None if abandoned => {}
                 _ => return Ok(Claim::Pending(existing.meeting_id)),
             }
+            self.store
+                .release_idempotency(&record.caller, &record.key, existing.meeting_id)
+                .await?;
         }
         Ok(Claim::Pending(record.meeting_id))
-    }
-
-    /// The meeting a caller's key belongs to.
-    pub async fn idempotency_meeting(
-        &self,
-        caller: &str,
-        key: &str,
-    ) -> Result<Option<Uuid>, MeetingError> {
-        Ok(self
-            .store
-            .find_idempotency(caller, key)
-            .await?
-            .map(|r| r.meeting_id))
-    }
-
-    /// Keeps the first answer for replays.
-    pub async fn complete_idempotency(
-        &self,
-        caller: &str,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> Result<(), MeetingError> {
-        Ok(self
-            .store
-            .complete_idempotency(caller, key, status, body)
-            .await?)
-    }
-
-    /// Forgets an unanswered claim (nothing was created, so a retry may start afresh).
-    pub async fn release_idempotency(&self, caller: &str, key: &str) -> Result<(), MeetingError> {
-        Ok(self.store.release_idempotency(caller, key).await?)
-    }
-
-    /// The stored state of a meeting, whoever owns it (for settling idempotent retries).
-    pub async fn state_of(&self, id: Uuid) -> Result<Option<State>, MeetingError> {
-        Ok(self.store.get(id).await?.map(|m| m.state))
     }
 }

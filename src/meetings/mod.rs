@@ -6,14 +6,16 @@ mod idempotency;
 mod schedule;
 mod service;
 mod settings;
+mod store;
 mod urls;
 
 pub use change::{ChangeError, MeetingChange};
-pub use idempotency::Claim;
+pub use idempotency::Idempotent;
 pub use schedule::{JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, Schedule, parse_instant};
-pub use service::{MeetingError, Service};
+pub use service::{MeetingError, Person, Service};
 pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
-pub use urls::{EmbedUrls, LinkOptions, LinkRole, moderator_hash};
+pub use store::{MeetingStore, StoreError};
+pub use urls::{EmbedUrls, LinkOptions, moderator_hash};
 
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -44,6 +46,15 @@ impl FieldError {
     }
 }
 
+/// A text that is not one of a closed set of names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{given}' is not one of {}", choices.join(", "))]
+pub struct ChoiceError {
+    /// What was given, cut to 32 characters.
+    pub given: String,
+    pub choices: &'static [&'static str],
+}
+
 /// Declares a closed set of names stored and sent as lowercase text.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -62,15 +73,14 @@ macro_rules! text_enum {
         }
 
         impl FromStr for $name {
-            type Err = String;
-            fn from_str(text: &str) -> Result<Self, String> {
+            type Err = ChoiceError;
+            fn from_str(text: &str) -> Result<Self, ChoiceError> {
                 match text {
                     $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "'{}' is not one of {}",
-                        other.chars().take(32).collect::<String>(),
-                        [$($text),+].join(", ")
-                    )),
+                    other => Err(ChoiceError {
+                        given: other.chars().take(32).collect(),
+                        choices: &[$($text),+],
+                    }),
                 }
             }
         }
@@ -101,6 +111,27 @@ text_enum!(
         Scheduled => "scheduled", Open => "open", Ended => "ended", Deleted => "deleted",
         Provisioning => "provisioning", Failed => "failed",
     }
+);
+
+text_enum!(
+    /// Who may publish in a room: everyone (`group`) or only moderators (`lecture`).
+    Mode { Group => "group", Lecture => "lecture" }
+);
+text_enum!(
+    /// EnableX's video quality levels.
+    Quality { Hd => "HD", Sd => "SD", Ld => "LD" }
+);
+text_enum!(
+    /// Where EnableX hosts the media: India, Singapore, the US, or wherever suits (`XX`).
+    MediaZone { In => "IN", Sg => "SG", Us => "US", Any => "XX" }
+);
+text_enum!(
+    /// Who a personal embed link is for.
+    LinkRole { Participant => "participant", Moderator => "moderator" }
+);
+text_enum!(
+    /// What an SDK token lets its holder do in the room.
+    TokenRole { Participant => "participant", Moderator => "moderator", Viewer => "viewer" }
 );
 
 /// Who is calling, as far as meetings care.
@@ -314,6 +345,9 @@ mod tests {
             assert_eq!(kind.as_str().parse::<Kind>(), Ok(*kind));
         }
         let err = "weekly".parse::<Kind>().unwrap_err();
-        assert_eq!(err, "'weekly' is not one of permanent, scheduled, adhoc");
+        assert_eq!(
+            err.to_string(),
+            "'weekly' is not one of permanent, scheduled, adhoc"
+        );
     }
 }

@@ -16,34 +16,57 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Checks a requested schedule: `starts_at` RFC 3339 with an explicit offset and in the
-    /// future (after `now`), `duration_minutes` 1..=1440. Sub-second parts are dropped, since
-    /// EnableX counts whole seconds. Every problem found is reported, each naming its field.
+    /// Checks a requested schedule given as text: `starts_at` RFC 3339 with an explicit offset
+    /// (see [`parse_instant`]), then as [`Schedule::new`].
     pub fn parse(
         starts_at: Option<&str>,
         duration_minutes: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let start = match starts_at {
-            None => {
-                errors.push(FieldError::new(
-                    "starts_at",
-                    "is required for a scheduled meeting",
-                ));
+        let start = starts_at.and_then(|text| {
+            parse_instant(text)
+                .map_err(|message| errors.push(FieldError::new("starts_at", message)))
+                .ok()
+        });
+        Self::check(starts_at.is_some(), start, duration_minutes, now, errors)
+    }
+
+    /// Checks a requested schedule: `starts_at` in the future (after `now`),
+    /// `duration_minutes` 1..=1440. Every problem found is reported, each naming its field.
+    pub fn new(
+        starts_at: Option<DateTime<Utc>>,
+        duration_minutes: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Vec<FieldError>> {
+        Self::check(
+            starts_at.is_some(),
+            starts_at,
+            duration_minutes,
+            now,
+            Vec::new(),
+        )
+    }
+
+    fn check(
+        start_given: bool,
+        start: Option<DateTime<Utc>>,
+        duration_minutes: Option<i64>,
+        now: DateTime<Utc>,
+        mut errors: Vec<FieldError>,
+    ) -> Result<Self, Vec<FieldError>> {
+        if !start_given {
+            errors.push(FieldError::new(
+                "starts_at",
+                "is required for a scheduled meeting",
+            ));
+        }
+        let start = match start {
+            Some(start) if start <= now => {
+                errors.push(FieldError::new("starts_at", "must be in the future"));
                 None
             }
-            Some(text) => match parse_instant(text) {
-                Err(message) => {
-                    errors.push(FieldError::new("starts_at", message));
-                    None
-                }
-                Ok(start) if start <= now => {
-                    errors.push(FieldError::new("starts_at", "must be in the future"));
-                    None
-                }
-                Ok(start) => Some(start),
-            },
+            other => other,
         };
         let duration = match duration_minutes {
             None => {

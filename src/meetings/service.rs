@@ -2,14 +2,14 @@
 
 use super::{
     Caller, ChangeError, EmbedUrls, FieldError, Kind, LinkOptions, LinkRole, ListFilter, Meeting,
-    MeetingChange, NewMeeting, Page, State, Status, now,
+    MeetingChange, MeetingStore, NewMeeting, Page, State, Status, StoreError, TokenRole, now,
 };
 use crate::enablex::{
     CreateRoom, EnableXClient, EnableXError, RoomData, RoomSettings, Sip, TokenRequest,
 };
-use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::json;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// How long an EnableX token is valid.
@@ -24,6 +24,9 @@ pub enum MeetingError {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A conflict that goes away by itself: retry after a moment.
+    #[error("{0}")]
+    Pending(String),
     #[error("invalid change")]
     Invalid(Vec<FieldError>),
     #[error(transparent)]
@@ -35,13 +38,13 @@ pub enum MeetingError {
 /// Creates, reads, lists and deletes meetings. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
-    pub(super) store: Store,
+    pub(super) store: Arc<dyn MeetingStore>,
     enablex: EnableXClient,
     urls: EmbedUrls,
 }
 
 impl Service {
-    pub fn new(store: Store, enablex: EnableXClient, urls: EmbedUrls) -> Self {
+    pub fn new(store: Arc<dyn MeetingStore>, enablex: EnableXClient, urls: EmbedUrls) -> Self {
         Self {
             store,
             enablex,
@@ -54,9 +57,9 @@ impl Service {
         &self.urls
     }
 
-    /// The store, for readiness checks and background jobs.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The store, for readiness checks and pool metrics.
+    pub fn store(&self) -> &dyn MeetingStore {
+        self.store.as_ref()
     }
 
     /// The EnableX client, for background jobs and metrics.
@@ -69,7 +72,7 @@ impl Service {
     /// EnableX refuses, the row is marked failed; if the outcome is unknown (timeout, broken
     /// answer) the row stays `provisioning` so that the room, if it was made, can be found by
     /// that id and nothing is orphaned.
-    #[tracing::instrument(skip_all, fields(meeting_id, kind = %new.kind), err(Display))]
+    #[tracing::instrument(skip_all, fields(meeting_id, kind = %new.kind))]
     pub async fn create(&self, id: Uuid, new: NewMeeting) -> Result<Meeting, MeetingError> {
         // While EnableX is known to be down, fail before writing anything.
         self.enablex.admit()?;
@@ -147,7 +150,7 @@ impl Service {
     /// Deletes the meeting's room at EnableX and marks the row deleted. Deleting a deleted
     /// meeting is harmless; a room EnableX no longer knows counts as deleted; a room with
     /// people in a live session is a conflict.
-    #[tracing::instrument(skip(self, caller), err(Display))]
+    #[tracing::instrument(skip(self, caller))]
     pub async fn delete(&self, id: Uuid, caller: &Caller) -> Result<(), MeetingError> {
         let meeting = self.get(id, caller).await?;
         if meeting.state == State::Deleted {
@@ -192,7 +195,7 @@ impl From<ChangeError> for MeetingError {
 impl Service {
     /// Changes a meeting: EnableX first (a repeated PATCH is harmless), then the row, guarded
     /// against a concurrent change by the row's `updated_at`.
-    #[tracing::instrument(skip(self, change, caller), err(Display))]
+    #[tracing::instrument(skip(self, change, caller))]
     pub async fn update(
         &self,
         id: Uuid,
@@ -234,16 +237,17 @@ impl Service {
     }
 
     /// An EnableX token for apps that use EnableX's SDK, valid 15 minutes; for a scheduled
-    /// meeting only once its room is open.
-    #[tracing::instrument(skip(self, request, caller), err(Display))]
+    /// meeting only once its room is open. Moderator tokens only for the meeting's owner.
+    #[tracing::instrument(skip(self, person, caller))]
     pub async fn token(
         &self,
         id: Uuid,
-        request: &TokenRequest,
+        role: TokenRole,
+        person: &Person,
         caller: &Caller,
     ) -> Result<(String, DateTime<Utc>), MeetingError> {
         let meeting = self.get(id, caller).await?;
-        if request.role == "moderator" {
+        if role == TokenRole::Moderator {
             only_owner(&meeting, caller)?;
         }
         let room_id = self.usable_room(&meeting)?;
@@ -255,7 +259,12 @@ impl Service {
                     .to_rfc3339_opts(SecondsFormat::Secs, true)
             )));
         }
-        let token = self.enablex.create_token(room_id, request).await?;
+        let request = TokenRequest {
+            name: person.name.clone(),
+            role: role.as_str().to_owned(),
+            user_ref: person.user_ref.clone(),
+        };
+        let token = self.enablex.create_token(room_id, &request).await?;
         Ok((token, now() + Duration::minutes(TOKEN_LIFETIME_MINUTES)))
     }
 
@@ -268,6 +277,13 @@ impl Service {
             (_, Some(room_id)) => Ok(room_id),
         }
     }
+}
+
+/// The person an SDK token is for, as EnableX reports them.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub name: String,
+    pub user_ref: String,
 }
 
 /// Moderator rights are the owner's alone, even among admins.
@@ -288,7 +304,7 @@ fn room_patch(m: &Meeting) -> serde_json::Value {
         "description": m.description.clone().unwrap_or_default(),
         "moderators": s.moderators,
         "participants": s.participants,
-        "quality": s.quality,
+        "quality": s.quality.as_str(),
         "max_active_talkers": s.max_active_talkers,
         "screen_share": s.screen_share,
         "canvas": s.canvas,
@@ -296,7 +312,7 @@ fn room_patch(m: &Meeting) -> serde_json::Value {
         "auto_recording": s.auto_recording,
         "knock": s.knock,
         "wait_for_moderator": s.wait_for_moderator,
-        "media_zone": s.media_zone,
+        "media_zone": s.media_zone.as_str(),
     });
     if let Some(schedule) = m.schedule {
         settings["scheduled_time"] = json!(schedule.enablex_time());
@@ -313,14 +329,14 @@ fn room_request(m: &Meeting) -> CreateRoom {
         owner_ref: m.owner_ref.clone(),
         settings: RoomSettings {
             description: m.description.clone(),
-            mode: s.mode.clone(),
+            mode: s.mode.as_str().to_owned(),
             scheduled: m.kind == Kind::Scheduled,
             adhoc: m.kind == Kind::Adhoc,
             scheduled_time: m.schedule.map(|s| s.enablex_time()),
             duration: m.schedule.map(|s| s.duration_minutes()),
             moderators: s.moderators,
             participants: s.participants,
-            quality: s.quality.clone(),
+            quality: s.quality.as_str().to_owned(),
             max_active_talkers: s.max_active_talkers,
             screen_share: s.screen_share,
             canvas: s.canvas,
@@ -328,7 +344,7 @@ fn room_request(m: &Meeting) -> CreateRoom {
             auto_recording: s.auto_recording,
             knock: s.knock,
             wait_for_moderator: s.wait_for_moderator,
-            media_zone: s.media_zone.clone(),
+            media_zone: s.media_zone.as_str().to_owned(),
         },
         sip: Sip { enabled: false },
         data: RoomData {

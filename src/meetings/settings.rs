@@ -1,31 +1,19 @@
 //! A meeting's room settings: what a caller may ask for, checked against EnableX's ranges,
 //! and the normalised form with every default filled in.
 
-use super::FieldError;
-use serde::{Deserialize, Serialize};
+use super::{FieldError, MediaZone, Mode, Quality};
 
 /// Highest participant count roomgate passes on; EnableX's own limit depends on the plan.
 pub const MAX_PARTICIPANTS: i64 = 1000;
 
-/// The settings a caller sent; every key optional, unknown keys refused.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"mode": "group", "moderators": 1, "participants": 3, "quality": "SD"}))]
+/// The settings a caller asked for, choices already read; every one optional. The numbers are
+/// checked against EnableX's ranges by [`Settings::apply`].
+#[derive(Debug, Clone, Default)]
 pub struct SettingsInput {
-    /// `group` or `lecture` (only moderators publish); fixed at creation.
-    #[schema(example = "group")]
-    pub mode: Option<String>,
-    /// 1 to 5.
-    #[schema(minimum = 1, maximum = 5)]
+    pub mode: Option<Mode>,
     pub moderators: Option<i64>,
-    /// Participants besides moderators, 0 to 1000.
-    #[schema(minimum = 0, maximum = 1000)]
     pub participants: Option<i64>,
-    /// `HD`, `SD` or `LD`.
-    #[schema(example = "SD")]
-    pub quality: Option<String>,
-    /// 1 to 16.
-    #[schema(minimum = 1, maximum = 16)]
+    pub quality: Option<Quality>,
     pub max_active_talkers: Option<i64>,
     pub screen_share: Option<bool>,
     pub canvas: Option<bool>,
@@ -33,17 +21,16 @@ pub struct SettingsInput {
     pub auto_recording: Option<bool>,
     pub wait_for_moderator: Option<bool>,
     pub knock: Option<bool>,
-    /// `IN`, `SG`, `US` or `XX`.
-    pub media_zone: Option<String>,
+    pub media_zone: Option<MediaZone>,
 }
 
-/// Normalised settings, as stored and returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// A meeting's room settings, every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub mode: String,
+    pub mode: Mode,
     pub moderators: u32,
     pub participants: u32,
-    pub quality: String,
+    pub quality: Quality,
     pub max_active_talkers: u32,
     pub screen_share: bool,
     pub canvas: bool,
@@ -51,17 +38,17 @@ pub struct Settings {
     pub auto_recording: bool,
     pub wait_for_moderator: bool,
     pub knock: bool,
-    pub media_zone: String,
+    pub media_zone: MediaZone,
 }
 
 impl Default for Settings {
     /// EnableX's defaults, with roomgate's choices where EnableX leaves it to the plan.
     fn default() -> Self {
         Self {
-            mode: "group".into(),
+            mode: Mode::Group,
             moderators: 1,
             participants: 10,
-            quality: "SD".into(),
+            quality: Quality::Sd,
             max_active_talkers: 6,
             screen_share: false,
             canvas: false,
@@ -69,7 +56,7 @@ impl Default for Settings {
             auto_recording: false,
             wait_for_moderator: false,
             knock: false,
-            media_zone: "XX".into(),
+            media_zone: MediaZone::Any,
         }
     }
 }
@@ -84,36 +71,6 @@ impl Settings {
     /// These settings with `input`'s values laid over them, checked the same way.
     pub fn apply(&self, input: SettingsInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let defaults = self.clone();
-        let mut one_of =
-            |key: &str, value: Option<String>, allowed: &[&str], default: String| match value {
-                None => default,
-                Some(v) if allowed.contains(&v.as_str()) => v,
-                Some(v) => {
-                    errors.push(FieldError::new(
-                        format!("settings.{key}"),
-                        format!(
-                            "'{}' is not one of {}",
-                            v.chars().take(32).collect::<String>(),
-                            allowed.join(", ")
-                        ),
-                    ));
-                    default
-                }
-            };
-        let mode = one_of("mode", input.mode, &["group", "lecture"], defaults.mode);
-        let quality = one_of(
-            "quality",
-            input.quality,
-            &["HD", "SD", "LD"],
-            defaults.quality,
-        );
-        let media_zone = one_of(
-            "media_zone",
-            input.media_zone,
-            &["IN", "SG", "US", "XX"],
-            defaults.media_zone,
-        );
         let mut within =
             |key: &str, value: Option<i64>, min: i64, max: i64, default: u32| match value {
                 None => default,
@@ -127,32 +84,30 @@ impl Settings {
                 }
             };
         let settings = Settings {
-            mode,
-            quality,
-            media_zone,
-            moderators: within("moderators", input.moderators, 1, 5, defaults.moderators),
+            mode: input.mode.unwrap_or(self.mode),
+            quality: input.quality.unwrap_or(self.quality),
+            media_zone: input.media_zone.unwrap_or(self.media_zone),
+            moderators: within("moderators", input.moderators, 1, 5, self.moderators),
             participants: within(
                 "participants",
                 input.participants,
                 0,
                 MAX_PARTICIPANTS,
-                defaults.participants,
+                self.participants,
             ),
             max_active_talkers: within(
                 "max_active_talkers",
                 input.max_active_talkers,
                 1,
                 16,
-                defaults.max_active_talkers,
+                self.max_active_talkers,
             ),
-            screen_share: input.screen_share.unwrap_or(defaults.screen_share),
-            canvas: input.canvas.unwrap_or(defaults.canvas),
-            abwd: input.abwd.unwrap_or(defaults.abwd),
-            auto_recording: input.auto_recording.unwrap_or(defaults.auto_recording),
-            wait_for_moderator: input
-                .wait_for_moderator
-                .unwrap_or(defaults.wait_for_moderator),
-            knock: input.knock.unwrap_or(defaults.knock),
+            screen_share: input.screen_share.unwrap_or(self.screen_share),
+            canvas: input.canvas.unwrap_or(self.canvas),
+            abwd: input.abwd.unwrap_or(self.abwd),
+            auto_recording: input.auto_recording.unwrap_or(self.auto_recording),
+            wait_for_moderator: input.wait_for_moderator.unwrap_or(self.wait_for_moderator),
+            knock: input.knock.unwrap_or(self.knock),
         };
         if errors.is_empty() {
             Ok(settings)
@@ -169,7 +124,7 @@ mod tests {
     #[test]
     fn apply_keeps_what_is_not_given() {
         let base = Settings {
-            quality: "HD".into(),
+            quality: Quality::Hd,
             moderators: 3,
             ..Settings::default()
         };
@@ -193,12 +148,9 @@ mod tests {
     #[test]
     fn every_out_of_range_value_is_named() {
         let input = SettingsInput {
-            mode: Some("theatre".into()),
             moderators: Some(6),
             participants: Some(-1),
-            quality: Some("4K".into()),
             max_active_talkers: Some(17),
-            media_zone: Some("EU".into()),
             ..SettingsInput::default()
         };
         let errors = Settings::normalise(input).unwrap_err();
@@ -208,11 +160,8 @@ mod tests {
             fields,
             [
                 "settings.max_active_talkers",
-                "settings.media_zone",
-                "settings.mode",
                 "settings.moderators",
                 "settings.participants",
-                "settings.quality"
             ]
         );
     }
@@ -220,10 +169,10 @@ mod tests {
     #[test]
     fn given_values_are_kept() {
         let input = SettingsInput {
-            mode: Some("lecture".into()),
+            mode: Some(Mode::Lecture),
             moderators: Some(5),
             participants: Some(0),
-            quality: Some("HD".into()),
+            quality: Some(Quality::Hd),
             abwd: Some(false),
             ..SettingsInput::default()
         };
@@ -232,7 +181,7 @@ mod tests {
             (s.mode.as_str(), s.moderators, s.participants),
             ("lecture", 5, 0)
         );
-        assert_eq!(s.quality, "HD");
+        assert_eq!(s.quality, Quality::Hd);
         assert!(!s.abwd);
     }
 }

@@ -1,6 +1,6 @@
 //! EnableX "Low Code Video Embed" URLs: participant and moderator links for a room.
 
-use super::EmbedPlan;
+use super::{EmbedPlan, LinkRole};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -53,13 +53,6 @@ impl EmbedUrls {
             moderator_hash(room_id, &self.app_id)
         )
     }
-}
-
-/// Who a personal link is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkRole {
-    Participant,
-    Moderator,
 }
 
 /// What a personal link says about the person it is for.

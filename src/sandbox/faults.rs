@@ -57,7 +57,7 @@ fn chance(rate: f64) -> bool {
         return false;
     }
     let mut bytes = [0u8; 8];
-    let roll = match getrandom::getrandom(&mut bytes) {
+    let roll = match getrandom::fill(&mut bytes) {
         Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
         Err(_) => 0.0,
     };

@@ -1,206 +1,34 @@
-//! Where meetings are kept: one narrow trait, a PostgreSQL and a SQLite implementation, the
-//! backend chosen from the `DATABASE_URL` scheme. Migrations for each are embedded and run at
-//! start-up. Nothing above this module writes SQL.
+//! Where meetings, keys and job state are kept: one [`SqlStore`] over PostgreSQL or SQLite, the
+//! backend chosen from the `DATABASE_URL` scheme. Every SQL statement is written once (in
+//! `meetings.rs`, `keys.rs` and `jobs.rs`, with `$n` placeholders, which both drivers take);
+//! a backend adds only how it binds an [`Arg`] and reads a column (`postgres.rs`, `sqlite.rs`).
+//! The traits implemented here belong to the modules that use them: [`MeetingStore`],
+//! [`KeyStore`] and [`JobStore`]. Nothing above this module writes SQL.
 
+mod jobs;
+mod keys;
+mod meetings;
 mod postgres;
-mod sql;
 mod sqlite;
 
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use crate::meetings::StoreError;
 
-pub(crate) use sql::{COLUMNS, KEY_COLUMNS, RawMeeting, instant_text, list_query, settings_json};
-
-use crate::auth::KeyRecord;
-use crate::meetings::{IdempotencyRecord, ListFilter, Meeting};
+use crate::metrics::PoolStats;
 use chrono::{DateTime, Utc};
-use std::future::Future;
-use std::pin::Pin;
+use sqlx::{PgPool, SqlitePool};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A boxed future, so the store traits can be used as `dyn Storage`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+#[doc(no_inline)]
+pub use crate::auth::KeyStore;
+#[doc(no_inline)]
+pub use crate::jobs::JobStore;
+#[doc(no_inline)]
+pub use crate::meetings::MeetingStore;
 
-/// A shared handle to whichever store was configured.
-pub type Store = Arc<dyn Storage>;
-
-/// Storage failures, as the layers above need to tell them apart.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database cannot be reached or the pool is exhausted: try again later.
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
-    /// The row to change is not there.
-    #[error("no such meeting")]
-    NotFound,
-    /// A uniqueness rule was broken; the constraint's name says which.
-    #[error("conflict on {0}")]
-    Conflict(String),
-    /// Anything else: a bug or a schema that does not match.
-    #[error("database error: {0}")]
-    Other(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(err.to_string())
-            }
-            sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
-                StoreError::Unavailable(err.to_string())
-            }
-            // The server is going away, refusing connections or out of resources.
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
-                }) =>
-            {
-                StoreError::Unavailable(db.to_string())
-            }
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
-            }
-            other => StoreError::Other(other.to_string()),
-        }
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(err: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Other(format!("migration failed: {err}"))
-    }
-}
-
-/// Connection pool figures, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    pub size: u32,
-    pub idle: u32,
-    pub max: u32,
-}
-
-/// How meetings are stored. Both implementations pass the same behaviour tests.
-pub trait MeetingStore: Send + Sync + 'static {
-    /// Which backend this is (`postgres`, `sqlite`).
-    fn backend(&self) -> &'static str;
-    /// How the connection pool is used right now.
-    fn pool_stats(&self) -> PoolStats;
-    /// The database answers and every embedded migration has been applied.
-    fn ready(&self) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Writes a new meeting, normally in state `provisioning` before EnableX is called.
-    fn insert(&self, meeting: &Meeting) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Records EnableX's room id and makes a `provisioning` (or `failed`, when the room turned
-    /// up after all) meeting active.
-    fn activate(
-        &self,
-        id: Uuid,
-        room_id: &str,
-        at: DateTime<Utc>,
-    ) -> BoxFuture<'_, Result<Meeting, StoreError>>;
-    /// Records that the room could not be created (only from `provisioning`).
-    fn mark_failed(
-        &self,
-        id: Uuid,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Marks the meeting deleted, keeping the row.
-    fn mark_deleted(
-        &self,
-        id: Uuid,
-        at: DateTime<Utc>,
-    ) -> BoxFuture<'_, Result<Meeting, StoreError>>;
-    /// Writes a changed meeting's name, description, schedule and settings, if the row is
-    /// still active and unchanged since `expected_updated_at`; `None` otherwise.
-    fn update<'a>(
-        &'a self,
-        meeting: &'a Meeting,
-        expected_updated_at: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Option<Meeting>, StoreError>>;
-    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Meeting>, StoreError>>;
-    /// Up to `filter.limit` meetings, newest first, as they stand at `now`.
-    fn list<'a>(
-        &'a self,
-        filter: &'a ListFilter,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Meeting>, StoreError>>;
-}
-
-/// How API keys are stored.
-pub trait KeyStore: Send + Sync + 'static {
-    /// Stores a new API key; a live key with the same name is a `Conflict`.
-    fn insert_key(&self, key: &KeyRecord) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// The key with this public id, revoked or not.
-    fn find_key(&self, id: &str) -> BoxFuture<'_, Result<Option<KeyRecord>, StoreError>>;
-    /// Every key, oldest first.
-    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>>;
-    /// Revokes the live key named `name`; false if there is none.
-    fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> BoxFuture<'_, Result<bool, StoreError>>;
-    /// How many keys are live.
-    fn count_live_keys(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
-}
-
-/// What the background jobs and idempotent creation need.
-pub trait JobStore: Send + Sync + 'static {
-    /// Claims `(caller, key)` for a first request: `None` if this call claimed it (an expired
-    /// claim is replaced), or the record that holds it.
-    fn claim_idempotency<'a>(
-        &'a self,
-        record: &'a IdempotencyRecord,
-    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>>;
-    /// Stores the first request's answer.
-    fn complete_idempotency<'a>(
-        &'a self,
-        caller: &'a str,
-        key: &'a str,
-        status: u16,
-        body: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Forgets a claim whose request ended without an answer worth replaying.
-    fn release_idempotency<'a>(
-        &'a self,
-        caller: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn find_idempotency<'a>(
-        &'a self,
-        caller: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<IdempotencyRecord>, StoreError>>;
-    /// Deletes expired records; returns how many.
-    fn purge_idempotency(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
-    /// Takes or renews the lease `name` for `holder` until `until`, unless another holder's
-    /// lease is still running at `now`.
-    fn try_lease<'a>(
-        &'a self,
-        name: &'a str,
-        holder: &'a str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// Meetings `provisioning` (or `failed`, for rooms that may have turned up late) since
-    /// before `cutoff`, oldest first.
-    fn unsettled_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<Meeting>, StoreError>>;
-    /// Sets `ended_at` on active scheduled meetings whose end has passed; returns them.
-    fn end_scheduled(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Meeting>, StoreError>>;
-    /// Active ad-hoc meetings not yet marked ended, oldest first.
-    fn open_adhoc(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Meeting>, StoreError>>;
-    /// Sets `ended_at` on one active meeting.
-    fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> BoxFuture<'_, Result<(), StoreError>>;
-}
-
-/// Everything roomgate stores, behind one handle.
-pub trait Storage: MeetingStore + KeyStore + JobStore {}
-
-impl<T: MeetingStore + KeyStore + JobStore> Storage for T {}
+/// A shared handle to the configured store.
+pub type Store = Arc<SqlStore>;
 
 /// Pool settings shared by both backends.
 #[derive(Debug, Clone)]
@@ -221,12 +49,257 @@ impl Default for PoolOptions {
 /// Opens the store named by `url` (`postgres://`, `postgresql://` or `sqlite:`) and runs its
 /// migrations. Any other scheme is an error.
 pub async fn connect(url: &str, options: &PoolOptions) -> Result<Store, StoreError> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
-        "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(url, options).await?)),
-        "sqlite" => Ok(Arc::new(SqliteStore::connect(url, options).await?)),
-        _ => Err(StoreError::Other(format!(
-            "unsupported database scheme '{scheme}': use postgres:// or sqlite://"
-        ))),
+    Ok(Arc::new(SqlStore::connect(url, options).await?))
+}
+
+/// The store: one connection pool of either backend.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: Db,
+}
+
+#[derive(Debug, Clone)]
+enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl SqlStore {
+    /// Connects to `url` and applies any migration not yet applied.
+    pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        let db = match scheme {
+            "postgres" | "postgresql" => Db::Postgres(postgres::connect(url, options).await?),
+            "sqlite" => Db::Sqlite(sqlite::connect(url, options).await?),
+            _ => {
+                return Err(StoreError::Other(format!(
+                    "unsupported database scheme '{scheme}': use postgres:// or sqlite://"
+                )));
+            }
+        };
+        Ok(Self { db })
+    }
+
+    /// The PostgreSQL pool, for tests and ops that query the schema directly.
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match &self.db {
+            Db::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Db::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        PoolStats {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        let (applied, wanted) = match &self.db {
+            Db::Postgres(pool) => (
+                postgres::applied_migrations(pool).await?,
+                postgres::MIGRATOR.migrations.len(),
+            ),
+            Db::Sqlite(pool) => (
+                sqlite::applied_migrations(pool).await?,
+                sqlite::MIGRATOR.migrations.len(),
+            ),
+        };
+        if applied < wanted as i64 {
+            return Err(StoreError::Other("migrations are not all applied".into()));
+        }
+        Ok(())
+    }
+
+    /// Runs a statement; returns how many rows it touched.
+    async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => postgres::execute(pool, sql, args).await,
+            Db::Sqlite(pool) => sqlite::execute(pool, sql, args).await,
+        }
+    }
+
+    /// Runs a query and reads each row it returns with `read`.
+    async fn fetch<T>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+        read: Reader<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => postgres::fetch(pool, sql, args, read).await,
+            Db::Sqlite(pool) => sqlite::fetch(pool, sql, args, read).await,
+        }
+    }
+
+    /// As [`SqlStore::fetch`], for a query that returns at most one row.
+    async fn fetch_one<T>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+        read: Reader<T>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.fetch(sql, args, read).await?.into_iter().next())
+    }
+
+    /// Runs `statements` in one transaction; returns what the last one read.
+    async fn transaction<T>(
+        &self,
+        statements: Vec<(&str, Vec<Arg>)>,
+        read: Reader<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => postgres::transaction(pool, statements, read).await,
+            Db::Sqlite(pool) => sqlite::transaction(pool, statements, read).await,
+        }
+    }
+}
+
+/// A value bound to a `$n` placeholder. Each backend maps it to its own column type.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+    /// `uuid` in PostgreSQL, hyphenated text in SQLite.
+    Id(Uuid),
+    /// `timestamptz` in PostgreSQL, fixed-width UTC text in SQLite.
+    Time(Option<DateTime<Utc>>),
+    /// `jsonb` in PostgreSQL, JSON text in SQLite.
+    Json(serde_json::Value),
+}
+
+impl From<&str> for Arg {
+    fn from(text: &str) -> Self {
+        Arg::Text(Some(text.to_owned()))
+    }
+}
+impl From<String> for Arg {
+    fn from(text: String) -> Self {
+        Arg::Text(Some(text))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(text: Option<String>) -> Self {
+        Arg::Text(text)
+    }
+}
+impl From<i64> for Arg {
+    fn from(n: i64) -> Self {
+        Arg::Int(Some(n))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(n: Option<i64>) -> Self {
+        Arg::Int(n)
+    }
+}
+impl From<bool> for Arg {
+    fn from(b: bool) -> Self {
+        Arg::Bool(b)
+    }
+}
+impl From<Uuid> for Arg {
+    fn from(id: Uuid) -> Self {
+        Arg::Id(id)
+    }
+}
+impl From<DateTime<Utc>> for Arg {
+    fn from(t: DateTime<Utc>) -> Self {
+        Arg::Time(Some(t))
+    }
+}
+impl From<Option<DateTime<Utc>>> for Arg {
+    fn from(t: Option<DateTime<Utc>>) -> Self {
+        Arg::Time(t)
+    }
+}
+
+/// Reads one row, whichever backend it came from.
+pub(crate) type Reader<T> = fn(&dyn Cells) -> Result<T, StoreError>;
+
+/// A row's columns by name, as the backends store them. Each backend implements this once;
+/// every row reader is written against it.
+pub(crate) trait Cells {
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+    fn flag(&self, column: &str) -> Result<bool, StoreError>;
+    fn id(&self, column: &str) -> Result<Uuid, StoreError>;
+    fn time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError>;
+}
+
+/// A column that must not be null.
+fn required<T>(column: &str, value: Option<T>) -> Result<T, StoreError> {
+    value.ok_or_else(|| StoreError::Other(format!("stored {column} is null")))
+}
+
+/// A stored value that does not read back as what was written: the row, not the database,
+/// is at fault.
+fn bad(column: &str, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("stored {column}: {why}"))
+}
+
+/// Builds a statement with `$n` placeholders and the values bound to them.
+#[derive(Debug, Default)]
+struct Statement {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Statement {
+    fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    fn bind(&mut self, arg: impl Into<Arg>) -> &mut Self {
+        self.args.push(arg.into());
+        self.sql.push_str(&format!("${}", self.args.len()));
+        self
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(err.to_string()),
+            // The server is going away, refusing connections or out of resources.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
+                }) =>
+            {
+                StoreError::Unavailable(db.to_string())
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            other => StoreError::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Other(format!("migration failed: {err}"))
     }
 }

@@ -4,7 +4,7 @@
 use roomgate::config::{Config, Database, EmbedTarget, Resilience, Security};
 use roomgate::meetings::EmbedPlan;
 use roomgate::sandbox::{self, RunningSandbox, SandboxConfig};
-use roomgate::store::PoolOptions;
+use roomgate::store::{KeyStore, PoolOptions};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sqlx::Connection;

@@ -7,6 +7,7 @@ use crate::common::{
 };
 use crate::process::{Binary, free_port};
 use roomgate::sandbox::{Faults, SandboxConfig};
+use roomgate::store::MeetingStore;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::time::Duration;

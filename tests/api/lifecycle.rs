@@ -2,6 +2,7 @@
 
 use crate::common::{Backend, TestApp, each_backend, fresh_database, spawn_app_with};
 use roomgate::meetings::{EmbedPlan, Kind, Meeting, Schedule, Settings, State, now};
+use roomgate::store::{JobStore, MeetingStore};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::net::SocketAddr;

@@ -149,7 +149,7 @@ async fn postgres_columns_are_properly_typed_for_ops() {
     let Some(url) = fresh_database(Backend::Postgres).await else {
         return;
     };
-    let store = roomgate::store::PgStore::connect(&url, &Default::default())
+    let store = roomgate::store::SqlStore::connect(&url, &Default::default())
         .await
         .expect("connect");
     let types: Vec<(String, String)> = sqlx::query_as(
@@ -157,7 +157,7 @@ async fn postgres_columns_are_properly_typed_for_ops() {
          WHERE table_name = 'meetings' AND column_name IN ('id','starts_at','created_at','settings') \
          ORDER BY column_name",
     )
-    .fetch_all(store.pool())
+    .fetch_all(store.pg_pool().expect("postgres"))
     .await
     .expect("schema");
     assert_eq!(
@@ -171,7 +171,7 @@ async fn postgres_columns_are_properly_typed_for_ops() {
     );
     let indexes: Vec<String> =
         sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE tablename = 'meetings'")
-            .fetch_all(store.pool())
+            .fetch_all(store.pg_pool().expect("postgres"))
             .await
             .expect("indexes");
     for wanted in [

@@ -1,0 +1,96 @@
+//! What the meetings service needs from storage. The trait lives here, with the domain that
+//! uses it; `crate::store` implements it for PostgreSQL and SQLite.
+
+use super::{IdempotencyRecord, ListFilter, Meeting};
+use crate::metrics::PoolStats;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Storage failures, as the layers above need to tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached, is refusing connections or is busy: try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The row to change is not there.
+    #[error("no such record")]
+    NotFound,
+    /// A uniqueness rule was broken; the constraint's name says which.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// Anything else: a bug or a schema that does not match.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// How meetings and their idempotency records are kept.
+#[async_trait::async_trait]
+pub trait MeetingStore: Send + Sync + 'static {
+    /// Which backend this is (`postgres`, `sqlite`).
+    fn backend(&self) -> &'static str;
+    /// How the connection pool is used right now.
+    fn pool_stats(&self) -> PoolStats;
+    /// The database answers and every embedded migration has been applied.
+    async fn ready(&self) -> Result<(), StoreError>;
+    /// Writes a new meeting, normally in state `provisioning` before EnableX is called.
+    async fn insert(&self, meeting: &Meeting) -> Result<(), StoreError>;
+    /// Records EnableX's room id and makes a `provisioning` (or `failed`, when the room turned
+    /// up after all) meeting active.
+    async fn activate(
+        &self,
+        id: Uuid,
+        room_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Meeting, StoreError>;
+    /// Records that the room could not be created (only from `provisioning`).
+    async fn mark_failed(
+        &self,
+        id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Marks the meeting deleted, keeping the row.
+    async fn mark_deleted(&self, id: Uuid, at: DateTime<Utc>) -> Result<Meeting, StoreError>;
+    /// Writes a changed meeting's name, description, schedule and settings, if the row is
+    /// still active and unchanged since `expected_updated_at`; `None` otherwise.
+    async fn update(
+        &self,
+        meeting: &Meeting,
+        expected_updated_at: DateTime<Utc>,
+    ) -> Result<Option<Meeting>, StoreError>;
+    async fn get(&self, id: Uuid) -> Result<Option<Meeting>, StoreError>;
+    /// Up to `filter.limit` meetings, newest first, as they stand at `now`.
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Meeting>, StoreError>;
+
+    /// Claims `(caller, key)` for a first request: `None` if this call claimed it (an expired
+    /// claim is replaced), or the record that holds it.
+    async fn claim_idempotency(
+        &self,
+        record: &IdempotencyRecord,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Stores the first request's answer.
+    async fn complete_idempotency(
+        &self,
+        caller: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), StoreError>;
+    /// Forgets the unanswered claim of `(caller, key)` for `meeting_id`, and only that one: a
+    /// claim another request has made since is left alone.
+    async fn release_idempotency(
+        &self,
+        caller: &str,
+        key: &str,
+        meeting_id: Uuid,
+    ) -> Result<(), StoreError>;
+    async fn find_idempotency(
+        &self,
+        caller: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+}

@@ -1,0 +1,417 @@
+//! Meetings and idempotency records: their SQL, written once, and their row readers.
+
+use super::{Arg, Cells, SqlStore, Statement, StoreError, bad, required};
+use crate::meetings::{
+    IdempotencyRecord, ListFilter, Meeting, MeetingStore, Schedule, Settings, Status,
+};
+use crate::metrics::PoolStats;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The columns every meeting query reads, in this order.
+pub(super) const COLUMNS: &str = "id, room_id, kind, name, description, owner_ref, created_by, \
+    embed, starts_at, duration_minutes, settings, state, failure, created_at, updated_at, \
+    deleted_at, ended_at";
+
+const IDEMPOTENCY_COLUMNS: &str =
+    "caller, key, request_hash, meeting_id, status, body, created_at, expires_at";
+
+/// A meeting row as the domain wants it.
+pub(super) fn meeting(row: &dyn Cells) -> Result<Meeting, StoreError> {
+    let text = |column: &str| required(column, row.text(column)?);
+    let schedule = match (row.time("starts_at")?, row.int("duration_minutes")?) {
+        (Some(start), Some(minutes)) => Some(Schedule::from_stored(
+            start,
+            u32::try_from(minutes).map_err(|e| bad("duration_minutes", e))?,
+        )),
+        _ => None,
+    };
+    let settings: StoredSettings =
+        serde_json::from_value(row.json("settings")?).map_err(|e| bad("settings", e))?;
+    Ok(Meeting {
+        id: row.id("id")?,
+        room_id: row.text("room_id")?,
+        kind: choice(row, "kind")?,
+        name: text("name")?,
+        description: row.text("description")?,
+        owner_ref: text("owner_ref")?,
+        created_by: text("created_by")?,
+        embed: choice(row, "embed")?,
+        schedule,
+        settings: settings.into_domain()?,
+        state: choice(row, "state")?,
+        failure: row.text("failure")?,
+        created_at: required("created_at", row.time("created_at")?)?,
+        updated_at: required("updated_at", row.time("updated_at")?)?,
+        deleted_at: row.time("deleted_at")?,
+        ended_at: row.time("ended_at")?,
+    })
+}
+
+/// A text column holding one of a closed set of names.
+fn choice<T: std::str::FromStr<Err: std::fmt::Display>>(
+    row: &dyn Cells,
+    column: &str,
+) -> Result<T, StoreError> {
+    required(column, row.text(column)?)?
+        .parse()
+        .map_err(|e| bad(column, e))
+}
+
+fn idempotency_record(row: &dyn Cells) -> Result<IdempotencyRecord, StoreError> {
+    let text = |column: &str| required(column, row.text(column)?);
+    Ok(IdempotencyRecord {
+        caller: text("caller")?,
+        key: text("key")?,
+        request_hash: text("request_hash")?,
+        meeting_id: row.id("meeting_id")?,
+        status: row.int("status")?.and_then(|s| u16::try_from(s).ok()),
+        body: row.text("body")?,
+        created_at: required("created_at", row.time("created_at")?)?,
+        expires_at: required("expires_at", row.time("expires_at")?)?,
+    })
+}
+
+/// A meeting's settings as stored: the JSON every row has held since the first migration.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSettings {
+    mode: String,
+    moderators: u32,
+    participants: u32,
+    quality: String,
+    max_active_talkers: u32,
+    screen_share: bool,
+    canvas: bool,
+    abwd: bool,
+    auto_recording: bool,
+    wait_for_moderator: bool,
+    knock: bool,
+    media_zone: String,
+}
+
+impl StoredSettings {
+    fn from_domain(s: &Settings) -> serde_json::Value {
+        let stored = StoredSettings {
+            mode: s.mode.as_str().to_owned(),
+            moderators: s.moderators,
+            participants: s.participants,
+            quality: s.quality.as_str().to_owned(),
+            max_active_talkers: s.max_active_talkers,
+            screen_share: s.screen_share,
+            canvas: s.canvas,
+            abwd: s.abwd,
+            auto_recording: s.auto_recording,
+            wait_for_moderator: s.wait_for_moderator,
+            knock: s.knock,
+            media_zone: s.media_zone.as_str().to_owned(),
+        };
+        serde_json::to_value(stored).unwrap_or_default()
+    }
+
+    fn into_domain(self) -> Result<Settings, StoreError> {
+        Ok(Settings {
+            mode: self.mode.parse().map_err(|e| bad("settings.mode", e))?,
+            moderators: self.moderators,
+            participants: self.participants,
+            quality: self
+                .quality
+                .parse()
+                .map_err(|e| bad("settings.quality", e))?,
+            max_active_talkers: self.max_active_talkers,
+            screen_share: self.screen_share,
+            canvas: self.canvas,
+            abwd: self.abwd,
+            auto_recording: self.auto_recording,
+            wait_for_moderator: self.wait_for_moderator,
+            knock: self.knock,
+            media_zone: self
+                .media_zone
+                .parse()
+                .map_err(|e| bad("settings.media_zone", e))?,
+        })
+    }
+}
+
+/// The values of a meeting's schedule columns: start, end, joinable-from and duration.
+fn schedule_args(m: &Meeting) -> [Arg; 4] {
+    let s = m.schedule;
+    [
+        s.map(|s| s.starts_at()).into(),
+        s.map(|s| s.ends_at()).into(),
+        s.map(|s| s.joinable_from()).into(),
+        s.map(|s| i64::from(s.duration_minutes())).into(),
+    ]
+}
+
+#[async_trait::async_trait]
+impl MeetingStore for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.db {
+            super::Db::Postgres(_) => "postgres",
+            super::Db::Sqlite(_) => "sqlite",
+        }
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        SqlStore::pool_stats(self)
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        SqlStore::ready(self).await
+    }
+
+    async fn insert(&self, m: &Meeting) -> Result<(), StoreError> {
+        let mut args: Vec<Arg> = vec![
+            m.id.into(),
+            m.room_id.clone().into(),
+            m.kind.as_str().into(),
+            m.name.as_str().into(),
+            m.description.clone().into(),
+            m.owner_ref.as_str().into(),
+            m.created_by.as_str().into(),
+            m.embed.as_str().into(),
+        ];
+        args.extend(schedule_args(m));
+        args.extend([
+            Arg::Json(StoredSettings::from_domain(&m.settings)),
+            m.state.as_str().into(),
+            m.failure.clone().into(),
+            m.created_at.into(),
+            m.updated_at.into(),
+            m.deleted_at.into(),
+        ]);
+        self.execute(
+            "INSERT INTO meetings (id, room_id, kind, name, description, owner_ref, created_by, \
+             embed, starts_at, ends_at, joinable_from, duration_minutes, settings, state, failure, \
+             created_at, updated_at, deleted_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
+            args,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn activate(
+        &self,
+        id: Uuid,
+        room_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Meeting, StoreError> {
+        let sql = format!(
+            "UPDATE meetings SET room_id = $3, state = 'active', failure = NULL, updated_at = $2 \
+             WHERE id = $1 AND state IN ('provisioning', 'failed') RETURNING {COLUMNS}"
+        );
+        self.fetch_one(&sql, vec![id.into(), at.into(), room_id.into()], meeting)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn mark_failed(
+        &self,
+        id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE meetings SET state = 'failed', failure = $3, updated_at = $2 \
+             WHERE id = $1 AND state = 'provisioning'",
+            vec![id.into(), at.into(), reason.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_deleted(&self, id: Uuid, at: DateTime<Utc>) -> Result<Meeting, StoreError> {
+        let sql = format!(
+            "UPDATE meetings SET state = 'deleted', deleted_at = COALESCE(deleted_at, $2), \
+             updated_at = $2 WHERE id = $1 AND state IN ('active', 'deleted') RETURNING {COLUMNS}"
+        );
+        self.fetch_one(&sql, vec![id.into(), at.into()], meeting)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn update(
+        &self,
+        m: &Meeting,
+        expected_updated_at: DateTime<Utc>,
+    ) -> Result<Option<Meeting>, StoreError> {
+        let sql = format!(
+            "UPDATE meetings SET name = $3, description = $4, starts_at = $5, ends_at = $6, \
+             joinable_from = $7, duration_minutes = $8, settings = $9, updated_at = $10 \
+             WHERE id = $1 AND state = 'active' AND updated_at = $2 RETURNING {COLUMNS}"
+        );
+        let mut args: Vec<Arg> = vec![
+            m.id.into(),
+            expected_updated_at.into(),
+            m.name.as_str().into(),
+            m.description.clone().into(),
+        ];
+        args.extend(schedule_args(m));
+        args.extend([
+            Arg::Json(StoredSettings::from_domain(&m.settings)),
+            m.updated_at.into(),
+        ]);
+        self.fetch_one(&sql, args, meeting).await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Meeting>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM meetings WHERE id = $1");
+        self.fetch_one(&sql, vec![id.into()], meeting).await
+    }
+
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Meeting>, StoreError> {
+        let q = list_statement(filter, now);
+        self.fetch(&q.sql, q.args, meeting).await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        r: &IdempotencyRecord,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let find = format!(
+            "SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE caller = $1 AND key = $2"
+        );
+        // A claim released between the insert and the read leaves no row: try again, a few
+        // times at most.
+        for _ in 0..5 {
+            let held = self
+                .transaction(
+                    vec![
+                        (
+                            "DELETE FROM idempotency_keys \
+                             WHERE caller = $1 AND key = $2 AND expires_at <= $3",
+                            vec![
+                                r.caller.as_str().into(),
+                                r.key.as_str().into(),
+                                r.created_at.into(),
+                            ],
+                        ),
+                        (
+                            "INSERT INTO idempotency_keys \
+                             (caller, key, request_hash, meeting_id, created_at, expires_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (caller, key) DO NOTHING",
+                            vec![
+                                r.caller.as_str().into(),
+                                r.key.as_str().into(),
+                                r.request_hash.as_str().into(),
+                                r.meeting_id.into(),
+                                r.created_at.into(),
+                                r.expires_at.into(),
+                            ],
+                        ),
+                        (&find, vec![r.caller.as_str().into(), r.key.as_str().into()]),
+                    ],
+                    idempotency_record,
+                )
+                .await?;
+            // Each request claims with a fresh meeting id: the row holds ours only if this call
+            // wrote it. No row means the holder was released in between: claim again.
+            match held.into_iter().next() {
+                Some(held) if held.meeting_id == r.meeting_id => return Ok(None),
+                Some(held) => return Ok(Some(held)),
+                None => continue,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the idempotency key is contended; retry shortly".into(),
+        ))
+    }
+
+    async fn complete_idempotency(
+        &self,
+        caller: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE idempotency_keys SET status = $3, body = $4 WHERE caller = $1 AND key = $2",
+            vec![
+                caller.into(),
+                key.into(),
+                i64::from(status).into(),
+                body.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn release_idempotency(
+        &self,
+        caller: &str,
+        key: &str,
+        meeting_id: Uuid,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM idempotency_keys \
+             WHERE caller = $1 AND key = $2 AND meeting_id = $3 AND status IS NULL",
+            vec![caller.into(), key.into(), meeting_id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_idempotency(
+        &self,
+        caller: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE caller = $1 AND key = $2"
+        );
+        self.fetch_one(&sql, vec![caller.into(), key.into()], idempotency_record)
+            .await
+    }
+}
+
+/// The listing query: one status condition, the filters given, newest id first.
+fn list_statement(filter: &ListFilter, now: DateTime<Utc>) -> Statement {
+    let mut q = Statement::new(format!("SELECT {COLUMNS} FROM meetings WHERE "));
+    match filter.status {
+        None => q.push("state = 'active'"),
+        Some(Status::Deleted) => q.push("state = 'deleted'"),
+        Some(Status::Provisioning) => q.push("state = 'provisioning'"),
+        Some(Status::Failed) => q.push("state = 'failed'"),
+        Some(Status::Scheduled) => q
+            .push("state = 'active' AND ended_at IS NULL AND kind = 'scheduled' AND joinable_from > ")
+            .bind(now),
+        Some(Status::Ended) => q
+            .push("state = 'active' AND (ended_at IS NOT NULL OR (kind = 'scheduled' AND ends_at <= ")
+            .bind(now)
+            .push("))"),
+        Some(Status::Open) => q
+            .push("state = 'active' AND ended_at IS NULL AND (kind <> 'scheduled' OR (joinable_from <= ")
+            .bind(now)
+            .push(" AND ends_at > ")
+            .bind(now)
+            .push("))"),
+    };
+    if let Some(creator) = &filter.created_by {
+        q.push(" AND created_by = ").bind(creator.as_str());
+    }
+    if let Some(owner) = &filter.owner_ref {
+        q.push(" AND owner_ref = ").bind(owner.as_str());
+    }
+    if let Some(kind) = filter.kind {
+        q.push(" AND kind = ").bind(kind.as_str());
+    }
+    if let Some(after) = filter.starts_after {
+        q.push(" AND starts_at > ").bind(after);
+    }
+    if let Some(before) = filter.starts_before {
+        q.push(" AND starts_at < ").bind(before);
+    }
+    if let Some(cursor) = filter.before_id {
+        q.push(" AND id < ").bind(cursor);
+    }
+    q.push(" ORDER BY id DESC LIMIT ")
+        .bind(i64::from(filter.limit));
+    q
+}

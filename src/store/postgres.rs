@@ -1,0 +1,106 @@
+//! PostgreSQL: how an [`Arg`] is bound and a column read. Columns are typed (`uuid`,
+//! `timestamptz`, `jsonb`) so ops can query the tables directly.
+
+use super::{Arg, Cells, PoolOptions, Reader, StoreError, bad};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::types::Json;
+use sqlx::{Executor, Postgres, Row};
+use uuid::Uuid;
+
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<PgPool, StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .connect(url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+pub(super) async fn applied_migrations(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+fn query(sql: &str, args: Vec<Arg>) -> Query<'_, Postgres, PgArguments> {
+    args.into_iter()
+        .fold(sqlx::query(sql), |query, arg| match arg {
+            Arg::Text(text) => query.bind(text),
+            Arg::Int(n) => query.bind(n),
+            Arg::Bool(b) => query.bind(b),
+            Arg::Id(id) => query.bind(id),
+            Arg::Time(t) => query.bind(t),
+            Arg::Json(value) => query.bind(Json(value)),
+        })
+}
+
+pub(super) async fn execute<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    sql: &str,
+    args: Vec<Arg>,
+) -> Result<u64, StoreError> {
+    Ok(query(sql, args).execute(db).await?.rows_affected())
+}
+
+pub(super) async fn fetch<'e, T>(
+    db: impl Executor<'e, Database = Postgres>,
+    sql: &str,
+    args: Vec<Arg>,
+    read: Reader<T>,
+) -> Result<Vec<T>, StoreError> {
+    let rows = query(sql, args).fetch_all(db).await?;
+    rows.iter().map(|row| read(row)).collect()
+}
+
+pub(super) async fn transaction<T>(
+    pool: &PgPool,
+    statements: Vec<(&str, Vec<Arg>)>,
+    read: Reader<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut rows = Vec::new();
+    for (sql, args) in statements {
+        rows = fetch(&mut *tx, sql, args, read).await?;
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
+
+impl Cells for PgRow {
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        // `integer` columns read as i32, `bigint` ones (and counts) as i64.
+        match self.try_get::<Option<i32>, _>(column) {
+            Ok(n) => Ok(n.map(i64::from)),
+            Err(_) => Ok(self.try_get::<Option<i64>, _>(column)?),
+        }
+    }
+
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn id(&self, column: &str) -> Result<Uuid, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError> {
+        self.try_get::<Json<serde_json::Value>, _>(column)
+            .map(|json| json.0)
+            .map_err(|e| bad(column, e))
+    }
+}
