@@ -1,8 +1,7 @@
 //! The one error type every handler returns, rendered as RFC 9457 problem+json.
 
 use crate::enablex::EnableXError;
-use crate::meetings::{FieldError, MeetingError};
-use crate::store::StoreError;
+use crate::meetings::{FieldError, MeetingError, StoreError};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -15,6 +15,7 @@ pub use settings::SettingsView;
 
 use crate::auth::Authenticator;
 use crate::meetings::{EmbedPlan, Service};
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
@@ -24,7 +25,8 @@ use serde_json::json;
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -126,12 +128,9 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
         .layer(from_fn(record_request))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors)
-        .layer(from_fn(move |request: Request, next: Next| async move {
-            match tokio::time::timeout(timeout, next.run(request)).await {
-                Ok(response) => response,
-                Err(_) => ApiError::Timeout.into_response(),
-            }
-        }))
+        // A request still running at its deadline is dropped and answered 503.
+        .layer(HandleErrorLayer::new(|_: BoxError| async { ApiError::Timeout }))
+        .layer(TimeoutLayer::new(timeout))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES));
     api.layer(middleware)
 }

@@ -15,7 +15,8 @@ pub use crate::meetings::StoreError;
 
 use crate::metrics::PoolStats;
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::query::Query;
+use sqlx::{Executor, IntoArguments, PgPool, Pool, SqlitePool};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -120,8 +121,8 @@ impl SqlStore {
     /// Runs a statement; returns how many rows it touched.
     async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         match &self.db {
-            Db::Postgres(pool) => postgres::execute(pool, sql, args).await,
-            Db::Sqlite(pool) => sqlite::execute(pool, sql, args).await,
+            Db::Postgres(pool) => execute(pool, sql, args).await,
+            Db::Sqlite(pool) => execute(pool, sql, args).await,
         }
     }
 
@@ -133,8 +134,8 @@ impl SqlStore {
         read: Reader<T>,
     ) -> Result<Vec<T>, StoreError> {
         match &self.db {
-            Db::Postgres(pool) => postgres::fetch(pool, sql, args, read).await,
-            Db::Sqlite(pool) => sqlite::fetch(pool, sql, args, read).await,
+            Db::Postgres(pool) => fetch(pool, sql, args, read).await,
+            Db::Sqlite(pool) => fetch(pool, sql, args, read).await,
         }
     }
 
@@ -155,10 +156,72 @@ impl SqlStore {
         read: Reader<T>,
     ) -> Result<Vec<T>, StoreError> {
         match &self.db {
-            Db::Postgres(pool) => postgres::transaction(pool, statements, read).await,
-            Db::Sqlite(pool) => sqlite::transaction(pool, statements, read).await,
+            Db::Postgres(pool) => transaction(pool, statements, read).await,
+            Db::Sqlite(pool) => transaction(pool, statements, read).await,
         }
     }
+}
+
+/// What a backend adds to the SQL written once: how it binds each [`Arg`]. (How it reads a
+/// column is its [`Cells`] implementation.)
+trait Backend: sqlx::Database {
+    fn bind<'q>(
+        query: Query<'q, Self, Self::Arguments<'q>>,
+        arg: Arg,
+    ) -> Query<'q, Self, Self::Arguments<'q>>;
+
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+fn query<DB: Backend>(sql: &str, args: Vec<Arg>) -> Query<'_, DB, DB::Arguments<'_>> {
+    args.into_iter().fold(sqlx::query(sql), DB::bind)
+}
+
+async fn execute<'c, DB, E>(db: E, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError>
+where
+    DB: Backend,
+    E: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    Ok(DB::rows_affected(
+        &query::<DB>(sql, args).execute(db).await?,
+    ))
+}
+
+async fn fetch<'c, DB, E, T>(
+    db: E,
+    sql: &str,
+    args: Vec<Arg>,
+    read: Reader<T>,
+) -> Result<Vec<T>, StoreError>
+where
+    DB: Backend,
+    DB::Row: Cells,
+    E: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let rows = query::<DB>(sql, args).fetch_all(db).await?;
+    rows.iter().map(|row| read(row)).collect()
+}
+
+async fn transaction<DB, T>(
+    pool: &Pool<DB>,
+    statements: Vec<(&str, Vec<Arg>)>,
+    read: Reader<T>,
+) -> Result<Vec<T>, StoreError>
+where
+    DB: Backend,
+    DB::Row: Cells,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let mut tx = pool.begin().await?;
+    let mut rows = Vec::new();
+    for (sql, args) in statements {
+        rows = fetch(&mut *tx, sql, args, read).await?;
+    }
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// A value bound to a `$n` placeholder. Each backend maps it to its own column type.

@@ -1,12 +1,12 @@
 //! PostgreSQL: how an [`Arg`] is bound and a column read. Columns are typed (`uuid`,
 //! `timestamptz`, `jsonb`) so ops can query the tables directly.
 
-use super::{Arg, Cells, PoolOptions, Reader, StoreError, bad};
+use super::{Arg, Backend, Cells, PoolOptions, StoreError, bad};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{Executor, Postgres, Row};
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -29,48 +29,21 @@ pub(super) async fn applied_migrations(pool: &PgPool) -> Result<i64, StoreError>
     )
 }
 
-fn query(sql: &str, args: Vec<Arg>) -> Query<'_, Postgres, PgArguments> {
-    args.into_iter()
-        .fold(sqlx::query(sql), |query, arg| match arg {
+impl Backend for Postgres {
+    fn bind<'q>(query: Query<'q, Self, PgArguments>, arg: Arg) -> Query<'q, Self, PgArguments> {
+        match arg {
             Arg::Text(text) => query.bind(text),
             Arg::Int(n) => query.bind(n),
             Arg::Bool(b) => query.bind(b),
             Arg::Id(id) => query.bind(id),
             Arg::Time(t) => query.bind(t),
             Arg::Json(value) => query.bind(Json(value)),
-        })
-}
-
-pub(super) async fn execute<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    sql: &str,
-    args: Vec<Arg>,
-) -> Result<u64, StoreError> {
-    Ok(query(sql, args).execute(db).await?.rows_affected())
-}
-
-pub(super) async fn fetch<'e, T>(
-    db: impl Executor<'e, Database = Postgres>,
-    sql: &str,
-    args: Vec<Arg>,
-    read: Reader<T>,
-) -> Result<Vec<T>, StoreError> {
-    let rows = query(sql, args).fetch_all(db).await?;
-    rows.iter().map(|row| read(row)).collect()
-}
-
-pub(super) async fn transaction<T>(
-    pool: &PgPool,
-    statements: Vec<(&str, Vec<Arg>)>,
-    read: Reader<T>,
-) -> Result<Vec<T>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let mut rows = Vec::new();
-    for (sql, args) in statements {
-        rows = fetch(&mut *tx, sql, args, read).await?;
+        }
     }
-    tx.commit().await?;
-    Ok(rows)
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 impl Cells for PgRow {

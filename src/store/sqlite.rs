@@ -2,7 +2,7 @@
 //! as hyphenated text and times as fixed-width RFC 3339 text in UTC ([`Instant`]), so text
 //! order is id and time order.
 
-use super::{Arg, Cells, PoolOptions, Reader, StoreError, bad};
+use super::{Arg, Backend, Cells, PoolOptions, StoreError, bad};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteRow, SqliteTypeInfo, SqliteValueRef,
 };
 use sqlx::types::uuid::fmt::Hyphenated;
-use sqlx::{Decode, Encode, Executor, Row, Sqlite, Type};
+use sqlx::{Decode, Encode, Row, Sqlite, Type};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -85,48 +85,24 @@ impl<'r> Decode<'r, Sqlite> for Instant {
     }
 }
 
-fn query(sql: &str, args: Vec<Arg>) -> Query<'_, Sqlite, SqliteArguments<'_>> {
-    args.into_iter()
-        .fold(sqlx::query(sql), |query, arg| match arg {
+impl Backend for Sqlite {
+    fn bind<'q>(
+        query: Query<'q, Self, SqliteArguments<'q>>,
+        arg: Arg,
+    ) -> Query<'q, Self, SqliteArguments<'q>> {
+        match arg {
             Arg::Text(text) => query.bind(text),
             Arg::Int(n) => query.bind(n),
             Arg::Bool(b) => query.bind(b),
             Arg::Id(id) => query.bind(id.hyphenated()),
             Arg::Time(t) => query.bind(t.map(Instant)),
             Arg::Json(value) => query.bind(value.to_string()),
-        })
-}
-
-pub(super) async fn execute<'e>(
-    db: impl Executor<'e, Database = Sqlite>,
-    sql: &str,
-    args: Vec<Arg>,
-) -> Result<u64, StoreError> {
-    Ok(query(sql, args).execute(db).await?.rows_affected())
-}
-
-pub(super) async fn fetch<'e, T>(
-    db: impl Executor<'e, Database = Sqlite>,
-    sql: &str,
-    args: Vec<Arg>,
-    read: Reader<T>,
-) -> Result<Vec<T>, StoreError> {
-    let rows = query(sql, args).fetch_all(db).await?;
-    rows.iter().map(|row| read(row)).collect()
-}
-
-pub(super) async fn transaction<T>(
-    pool: &SqlitePool,
-    statements: Vec<(&str, Vec<Arg>)>,
-    read: Reader<T>,
-) -> Result<Vec<T>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let mut rows = Vec::new();
-    for (sql, args) in statements {
-        rows = fetch(&mut *tx, sql, args, read).await?;
+        }
     }
-    tx.commit().await?;
-    Ok(rows)
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 impl Cells for SqliteRow {
