@@ -15,6 +15,7 @@ pub const JOB_RUNS: &str = "roomgate_job_runs_total";
 pub const RECONCILED: &str = "roomgate_reconciled_meetings_total";
 pub const ORPHANED_ROOMS: &str = "roomgate_orphaned_rooms";
 pub const MEETINGS_ENDED: &str = "roomgate_meetings_ended_total";
+pub const UNREADABLE_ROWS: &str = "roomgate_unreadable_rows_total";
 
 /// Connection pool figures, sampled when metrics are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,6 +77,10 @@ pub fn handle() -> &'static PrometheusHandle {
                 "Upstream rooms no active meeting accounts for, at the last reconciler run",
             ),
             (MEETINGS_ENDED, "Meetings the sweeper marked ended"),
+            (
+                UNREADABLE_ROWS,
+                "Stored rows left out of an answer or a job run because they cannot be read",
+            ),
         ] {
             metrics::describe_counter!(name, help);
         }

@@ -11,7 +11,9 @@ mod urls;
 
 pub use change::{ChangeError, MeetingChange};
 pub use idempotency::Idempotent;
-pub use schedule::{JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, Schedule, parse_instant};
+pub use schedule::{
+    JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, MAX_INSTANT, MIN_INSTANT, Schedule, parse_instant,
+};
 pub use service::{MeetingError, Person, Service};
 pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
 pub use store::{MeetingStore, StoreError};

@@ -1,12 +1,21 @@
 //! When a scheduled meeting starts, ends and can be joined, and how EnableX wants the time.
 
 use super::FieldError;
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 
 /// EnableX opens a scheduled room this long before its start.
 pub const JOIN_EARLY_MINUTES: i64 = 15;
 /// Longest meeting roomgate accepts, in minutes (one day).
 pub const MAX_DURATION_MINUTES: i64 = 1440;
+
+/// The earliest instant roomgate takes or gives: 1970-01-01T00:00:00Z.
+pub const MIN_INSTANT: DateTime<Utc> = DateTime::UNIX_EPOCH;
+/// The latest instant roomgate takes or gives, derived ones (a meeting's end) included:
+/// 9999-12-31T23:59:59Z, the last second RFC 3339's four-digit years can write.
+pub const MAX_INSTANT: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(t) => t,
+    None => DateTime::UNIX_EPOCH,
+};
 
 /// A scheduled meeting's time: a start in UTC, whole seconds, and a length in minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +73,19 @@ impl Schedule {
         let start = match start {
             Some(start) if start <= now => {
                 errors.push(FieldError::new("starts_at", "must be in the future"));
+                None
+            }
+            // The end must still be a time roomgate can store and write.
+            Some(start)
+                if duration_minutes.is_some_and(|m| {
+                    (1..=MAX_DURATION_MINUTES).contains(&m)
+                        && start + Duration::minutes(m) > MAX_INSTANT
+                }) =>
+            {
+                errors.push(FieldError::new(
+                    "starts_at",
+                    "with its duration, must end by 9999-12-31T23:59:59Z",
+                ));
                 None
             }
             other => other,
@@ -127,14 +149,29 @@ impl Schedule {
 
 /// Parses an RFC 3339 instant that carries its offset (`Z` or `±hh:mm`) and converts it to UTC.
 /// A time without an offset is refused: it would mean a different instant in every time zone.
+/// So is a leap second (`23:59:60`), which neither EnableX nor the databases can hold, and an
+/// instant outside [`MIN_INSTANT`]..=[`MAX_INSTANT`] in UTC.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    let shown = || text.chars().take(64).collect::<String>();
     let parsed = DateTime::parse_from_rfc3339(text.trim()).map_err(|_| {
         format!(
             "'{}' is not an RFC 3339 time with an offset, such as 2026-12-01T10:30:00+05:30",
-            text.chars().take(64).collect::<String>()
+            shown()
         )
     })?;
+    if parsed.nanosecond() >= 1_000_000_000 {
+        return Err(format!(
+            "'{}' is a leap second, which cannot be used",
+            shown()
+        ));
+    }
     let utc = parsed.with_timezone(&Utc);
+    if !(MIN_INSTANT..=MAX_INSTANT).contains(&utc) {
+        return Err(format!(
+            "'{}' is outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
+            shown()
+        ));
+    }
     Ok(utc.duration_trunc(Duration::seconds(1)).unwrap_or(utc))
 }
 
@@ -192,6 +229,21 @@ mod tests {
         let errors = Schedule::parse(None, None, now()).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["starts_at", "duration_minutes"]);
+    }
+
+    #[test]
+    fn instants_outside_the_range_and_leap_seconds_are_refused() {
+        for bad in [
+            "9999-12-31T23:59:59-23:59",
+            "1969-12-31T23:59:59Z",
+            "2026-12-01T12:00:60Z",
+        ] {
+            assert!(parse_instant(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_instant("9999-12-31T23:59:59Z"), Ok(MAX_INSTANT));
+        let errors = Schedule::parse(Some("9999-12-31T23:00:00Z"), Some(120), now()).unwrap_err();
+        assert_eq!(errors[0].field, "starts_at");
+        assert!(Schedule::parse(Some("9999-12-31T23:00:00Z"), Some(59), now()).is_ok());
     }
 
     #[test]

@@ -202,22 +202,33 @@ impl Service {
         change: MeetingChange,
         caller: &Caller,
     ) -> Result<Meeting, MeetingError> {
+        let conflict = || {
+            MeetingError::Conflict(
+                "the meeting was changed at the same time; read it again and retry".into(),
+            )
+        };
         let current = self.get(id, caller).await?;
         let mut changed = current.changed(change, now())?;
-        changed.updated_at = now();
+        // Hold the row before EnableX hears of the change: a concurrent change loses here,
+        // before it reaches EnableX, so EnableX and the record never disagree.
+        let hold = ChangeHold::take(self.store.clone(), &current).await?;
+        let Some(hold) = hold else {
+            return Err(conflict());
+        };
         if let Some(room_id) = &current.room_id {
             self.enablex
                 .update_room(room_id, &room_patch(&changed))
                 .await?;
         }
-        self.store
-            .update(&changed, current.updated_at)
-            .await?
-            .ok_or_else(|| {
-                MeetingError::Conflict(
-                    "the meeting was changed at the same time; read it again and retry".into(),
-                )
-            })
+        changed.updated_at = now();
+        let updated = self
+            .store
+            .update(&changed, current.updated_at, hold.token)
+            .await?;
+        if updated.is_some() {
+            hold.written();
+        }
+        updated.ok_or_else(conflict)
     }
 
     /// A personal embed link for one person. Moderator links only for the meeting's owner.
@@ -275,6 +286,59 @@ impl Service {
                 format!("the meeting is {}", meeting.status(now())),
             )),
             (_, Some(room_id)) => Ok(room_id),
+        }
+    }
+}
+
+/// How long a change may hold its meeting before another may take it: longer than any EnableX
+/// call with its retries, short enough that a holder that died does not block for long.
+const CHANGE_HOLD: Duration = Duration::minutes(2);
+
+/// A meeting held for one change. Dropped before the change is written (EnableX failed, or the
+/// request was cut off), it lets go of the meeting.
+struct ChangeHold {
+    store: Arc<dyn MeetingStore>,
+    id: Uuid,
+    token: Uuid,
+    written: bool,
+}
+
+impl ChangeHold {
+    async fn take(
+        store: Arc<dyn MeetingStore>,
+        meeting: &Meeting,
+    ) -> Result<Option<Self>, StoreError> {
+        let token = Uuid::new_v4();
+        let at = now();
+        let held = store
+            .hold_for_change(meeting.id, meeting.updated_at, token, at + CHANGE_HOLD, at)
+            .await?;
+        Ok(held.then_some(Self {
+            store,
+            id: meeting.id,
+            token,
+            written: false,
+        }))
+    }
+
+    /// The change was written, which let go of the hold.
+    fn written(mut self) {
+        self.written = true;
+    }
+}
+
+impl Drop for ChangeHold {
+    fn drop(&mut self) {
+        if self.written {
+            return;
+        }
+        let (store, id, token) = (self.store.clone(), self.id, self.token);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = store.release_change(id, token).await {
+                    tracing::warn!(meeting_id = %id, error = %err, "could not let go of a change hold; it lapses by itself");
+                }
+            });
         }
     }
 }

@@ -51,12 +51,26 @@ pub trait MeetingStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Marks the meeting deleted, keeping the row.
     async fn mark_deleted(&self, id: Uuid, at: DateTime<Utc>) -> Result<Meeting, StoreError>;
-    /// Writes a changed meeting's name, description, schedule and settings, if the row is
-    /// still active and unchanged since `expected_updated_at`; `None` otherwise.
+    /// Holds an active meeting for a change until `until`, if it is unchanged since
+    /// `expected_updated_at` and no other change holds it (or that hold has lapsed at `now`).
+    async fn hold_for_change(
+        &self,
+        id: Uuid,
+        expected_updated_at: DateTime<Utc>,
+        token: Uuid,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Lets go of a hold without changing the meeting.
+    async fn release_change(&self, id: Uuid, token: Uuid) -> Result<(), StoreError>;
+    /// Writes a changed meeting's name, description, schedule and settings and lets go of the
+    /// hold `token`, if the row is still active, unchanged since `expected_updated_at` and held
+    /// by `token`; `None` otherwise.
     async fn update(
         &self,
         meeting: &Meeting,
         expected_updated_at: DateTime<Utc>,
+        token: Uuid,
     ) -> Result<Option<Meeting>, StoreError>;
     async fn get(&self, id: Uuid) -> Result<Option<Meeting>, StoreError>;
     /// Up to `filter.limit` meetings, newest first, as they stand at `now`.

@@ -232,15 +232,53 @@ impl MeetingStore for SqlStore {
             .ok_or(StoreError::NotFound)
     }
 
+    async fn hold_for_change(
+        &self,
+        id: Uuid,
+        expected_updated_at: DateTime<Utc>,
+        token: Uuid,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let held = self
+            .execute(
+                "UPDATE meetings SET change_token = $3, change_until = $4 \
+                 WHERE id = $1 AND state = 'active' AND updated_at = $2 \
+                 AND (change_token IS NULL OR change_until <= $5)",
+                vec![
+                    id.into(),
+                    expected_updated_at.into(),
+                    token.into(),
+                    until.into(),
+                    now.into(),
+                ],
+            )
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn release_change(&self, id: Uuid, token: Uuid) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE meetings SET change_token = NULL, change_until = NULL \
+             WHERE id = $1 AND change_token = $2",
+            vec![id.into(), token.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn update(
         &self,
         m: &Meeting,
         expected_updated_at: DateTime<Utc>,
+        token: Uuid,
     ) -> Result<Option<Meeting>, StoreError> {
         let sql = format!(
             "UPDATE meetings SET name = $3, description = $4, starts_at = $5, ends_at = $6, \
-             joinable_from = $7, duration_minutes = $8, settings = $9, updated_at = $10 \
-             WHERE id = $1 AND state = 'active' AND updated_at = $2 RETURNING {COLUMNS}"
+             joinable_from = $7, duration_minutes = $8, settings = $9, updated_at = $10, \
+             change_token = NULL, change_until = NULL \
+             WHERE id = $1 AND state = 'active' AND updated_at = $2 AND change_token = $11 \
+             RETURNING {COLUMNS}"
         );
         let mut args: Vec<Arg> = vec![
             m.id.into(),
@@ -252,6 +290,7 @@ impl MeetingStore for SqlStore {
         args.extend([
             Arg::Json(StoredSettings::from_domain(&m.settings)),
             m.updated_at.into(),
+            token.into(),
         ]);
         self.fetch_one(&sql, args, meeting).await
     }

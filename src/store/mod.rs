@@ -120,10 +120,13 @@ impl SqlStore {
 
     /// Runs a statement; returns how many rows it touched.
     async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => execute(pool, sql, args).await,
-            Db::Sqlite(pool) => execute(pool, sql, args).await,
-        }
+        retrying(|| async {
+            match &self.db {
+                Db::Postgres(pool) => execute(pool, sql, args.clone()).await,
+                Db::Sqlite(pool) => execute(pool, sql, args.clone()).await,
+            }
+        })
+        .await
     }
 
     /// Runs a query and reads each row it returns with `read`.
@@ -133,10 +136,13 @@ impl SqlStore {
         args: Vec<Arg>,
         read: Reader<T>,
     ) -> Result<Vec<T>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => fetch(pool, sql, args, read).await,
-            Db::Sqlite(pool) => fetch(pool, sql, args, read).await,
-        }
+        retrying(|| async {
+            match &self.db {
+                Db::Postgres(pool) => fetch(pool, sql, args.clone(), read).await,
+                Db::Sqlite(pool) => fetch(pool, sql, args.clone(), read).await,
+            }
+        })
+        .await
     }
 
     /// As [`SqlStore::fetch`], for a query that returns at most one row.
@@ -155,10 +161,13 @@ impl SqlStore {
         statements: Vec<(&str, Vec<Arg>)>,
         read: Reader<T>,
     ) -> Result<Vec<T>, StoreError> {
-        match &self.db {
-            Db::Postgres(pool) => transaction(pool, statements, read).await,
-            Db::Sqlite(pool) => transaction(pool, statements, read).await,
-        }
+        retrying(|| async {
+            match &self.db {
+                Db::Postgres(pool) => transaction(pool, statements.clone(), read).await,
+                Db::Sqlite(pool) => transaction(pool, statements.clone(), read).await,
+            }
+        })
+        .await
     }
 }
 
@@ -177,7 +186,28 @@ fn query<DB: Backend>(sql: &str, args: Vec<Arg>) -> Query<'_, DB, DB::Arguments<
     args.into_iter().fold(sqlx::query(sql), DB::bind)
 }
 
-async fn execute<'c, DB, E>(db: E, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError>
+/// Runs `attempt` again (up to three times in all, after a short pause) when the database
+/// rolled it back for a serialization failure or a deadlock, which another try resolves.
+async fn retrying<T, Attempt>(mut attempt: impl FnMut() -> Attempt) -> Result<T, StoreError>
+where
+    Attempt: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut tries = 1u64;
+    loop {
+        match attempt().await {
+            Err(sqlx::Error::Database(db))
+                if tries < 3 && matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
+            {
+                tracing::debug!(error = %db, tries, "retrying after a serialization failure");
+                tokio::time::sleep(Duration::from_millis(10 * tries)).await;
+                tries += 1;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
+async fn execute<'c, DB, E>(db: E, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error>
 where
     DB: Backend,
     E: Executor<'c, Database = DB>,
@@ -193,7 +223,7 @@ async fn fetch<'c, DB, E, T>(
     sql: &str,
     args: Vec<Arg>,
     read: Reader<T>,
-) -> Result<Vec<T>, StoreError>
+) -> Result<Vec<T>, sqlx::Error>
 where
     DB: Backend,
     DB::Row: Cells,
@@ -201,14 +231,42 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
 {
     let rows = query::<DB>(sql, args).fetch_all(db).await?;
-    rows.iter().map(|row| read(row)).collect()
+    Ok(rows
+        .iter()
+        .filter_map(|row| read(row).map_err(|err| unreadable(row, &err)).ok())
+        .collect())
+}
+
+/// A stored row that does not read back (written by an older version, or by hand) is left
+/// out of every answer and job run rather than failing them for every other row: logged the
+/// first time it is seen, and counted each time.
+fn unreadable(row: &dyn Cells, err: &StoreError) {
+    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+        std::sync::Mutex::new(None);
+    metrics::counter!(crate::metrics::UNREADABLE_ROWS).increment(1);
+    let which = match row.id("id") {
+        Ok(id) => id.to_string(),
+        Err(_) => row.text("id").ok().flatten().unwrap_or_default(),
+    };
+    let first = {
+        let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = seen.get_or_insert_with(Default::default);
+        // Bounded: past this many distinct rows, each is logged again rather than remembered.
+        if seen.len() >= 1024 {
+            seen.clear();
+        }
+        seen.insert(format!("{which} {err}"))
+    };
+    if first {
+        tracing::warn!(row = %which, error = %err, "skipping a stored row that cannot be read");
+    }
 }
 
 async fn transaction<DB, T>(
     pool: &Pool<DB>,
     statements: Vec<(&str, Vec<Arg>)>,
     read: Reader<T>,
-) -> Result<Vec<T>, StoreError>
+) -> Result<Vec<T>, sqlx::Error>
 where
     DB: Backend,
     DB::Row: Cells,
@@ -345,12 +403,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_) => StoreError::Unavailable(err.to_string()),
-            // The server is going away, refusing connections or out of resources.
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")
-                }) =>
-            {
+            sqlx::Error::Database(db) if unavailable(db.as_ref()) => {
                 StoreError::Unavailable(db.to_string())
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -359,6 +412,22 @@ impl From<sqlx::Error> for StoreError {
             other => StoreError::Other(other.to_string()),
         }
     }
+}
+
+/// "The database is unavailable or busy: try again later." PostgreSQL: connection failures
+/// (08), a server shutting down or not accepting connections (57P, 55000: for instance
+/// `ALLOW_CONNECTIONS false`), out of resources (53), serialization failures and deadlocks
+/// still failing after their retries (40001, 40P01). SQLite: `BUSY` and `LOCKED` (primary codes
+/// 5 and 6, whatever their extended code).
+fn unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else { return false };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    code.starts_with("08")
+        || code.starts_with("57P")
+        || code.starts_with("53")
+        || matches!(code.as_ref(), "55000" | "40001" | "40P01")
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {

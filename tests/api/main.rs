@@ -5,6 +5,7 @@ mod changes;
 mod cli;
 mod common;
 mod crash;
+mod hardening;
 mod lifecycle;
 mod operations;
 mod ops;

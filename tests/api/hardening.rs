@@ -1,0 +1,357 @@
+//! Hostile inputs and faults that once got through (issue 9): idempotency keys from every state,
+//! instants outside the representable range, unreadable rows, and databases that refuse or are
+//! busy. Through real HTTP, on both databases where a database is involved.
+
+use crate::common::{
+    Backend, TestApp, client_with_key, create_key, each_backend, error_fields, spawn_app_with,
+};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use std::time::Duration;
+
+async fn app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |mut c| {
+        c.request_timeout = Duration::from_secs(1);
+        c.resilience.policy.base_backoff = Duration::from_millis(20);
+        c.resilience.policy.breaker_threshold = 1000;
+        c
+    })
+    .await
+    .expect("backend available")
+}
+
+async fn post_with_key(app: &TestApp, key: &str, body: &Value) -> (u16, Value, bool) {
+    let response = app
+        .http
+        .post(app.url("/meetings"))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    (status, response.json().await.expect("json"), replayed)
+}
+
+#[tokio::test]
+async fn concurrent_retries_after_a_failed_attempt_make_exactly_one_room() {
+    for backend in each_backend().await {
+        let app = app(backend).await;
+        let body = json!({"name": "Retried", "kind": "permanent"});
+        // The connection drops before EnableX acts: the outcome is unknown, the claim stays.
+        app.set_faults(json!({"drop_rate": 1.0, "operations": ["create"]}))
+            .await;
+        let (status, _, _) = post_with_key(&app, "k-1", &body).await;
+        assert_eq!(status, 502, "{backend:?}");
+        app.set_faults(json!({})).await;
+        // The reconciler finds no room and settles the attempt as failed.
+        let report = app.jobs(false).await.reconcile().await.expect("reconcile");
+        assert_eq!(report.failed.len(), 1, "{backend:?}: {report:?}");
+
+        let retries: Vec<_> = (0..16)
+            .map(|_| {
+                let http = app.http.clone();
+                let url = app.url("/meetings");
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let response = http
+                        .post(url)
+                        .header("idempotency-key", "k-1")
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("post");
+                    let status = response.status().as_u16();
+                    let json: Value = response.json().await.expect("json");
+                    (status, json)
+                })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        for retry in retries {
+            let (status, json) = retry.await.expect("task");
+            assert_eq!(status, 201, "{backend:?}: {json}");
+            ids.insert(json["id"].as_str().expect("id").to_owned());
+        }
+        assert_eq!(ids.len(), 1, "{backend:?}: every retry got one meeting");
+        assert_eq!(
+            app.sandbox_stats().await["rooms_created"],
+            1,
+            "{backend:?}: exactly one room"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_stays_with_its_key_and_an_outage_frees_it() {
+    for backend in each_backend().await {
+        let app = app(backend).await;
+        let body = json!({"name": "Keyed", "kind": "permanent"});
+        // EnableX answers 503: nothing was made, so the same key may try again and succeed.
+        app.set_faults(json!({"fail_next": 1, "error_status": 503, "operations": ["create"]}))
+            .await;
+        assert_eq!(post_with_key(&app, "outage", &body).await.0, 502);
+        let (status, created, replayed) = post_with_key(&app, "outage", &body).await;
+        assert_eq!((status, replayed), (201, false), "{backend:?}: {created}");
+        assert!(post_with_key(&app, "outage", &body).await.2, "replayed");
+        // EnableX refuses the request itself (a 4xx): that answer stands for the key.
+        app.set_faults(json!({"fail_next": 1, "error_status": 400, "operations": ["create"]}))
+            .await;
+        assert_eq!(post_with_key(&app, "refused", &body).await.0, 502);
+        let (status, problem, replayed) = post_with_key(&app, "refused", &body).await;
+        assert_eq!((status, replayed), (502, true), "{backend:?}: {problem}");
+        assert_eq!(problem["enablex"]["status"], 400);
+        assert_eq!(app.sandbox_stats().await["rooms_created"], 1);
+    }
+}
+
+#[tokio::test]
+async fn instants_outside_the_range_and_leap_seconds_are_refused_by_name() {
+    for backend in each_backend().await {
+        let app = app(backend).await;
+        for (starts_at, minutes) in [
+            ("9999-12-31T23:59:59-23:59", 30),
+            ("9999-12-31T23:00:00Z", 120),
+            ("2030-06-30T23:59:60Z", 30),
+            ("+10000-01-01T00:00:00Z", 30),
+        ] {
+            let response = app
+                .post_json(
+                    "/meetings",
+                    &json!({"name": "Far", "kind": "scheduled", "starts_at": starts_at,
+                            "duration_minutes": minutes}),
+                )
+                .await;
+            assert_eq!(response.status(), 422, "{backend:?}: {starts_at}");
+            let problem: Value = response.json().await.expect("json");
+            assert_eq!(error_fields(&problem), ["starts_at"], "{problem}");
+        }
+        for filter in [
+            "starts_before=9999-12-31T23:59:59-23:59",
+            "starts_after=1969-12-31T23:00:00Z",
+            "starts_after=2030-06-30T23:59:60Z",
+        ] {
+            let response = app.get(&format!("/meetings?{filter}")).await;
+            assert_eq!(response.status(), 422, "{backend:?}: {filter}");
+        }
+        assert!(app.sandbox_rooms().await.is_empty(), "nothing was created");
+        // The last representable second is fine.
+        app.create(json!({"name": "Last", "kind": "scheduled",
+                          "starts_at": "9999-12-31T22:00:00Z", "duration_minutes": 60}))
+            .await;
+        let page: Value = app
+            .get("/meetings?starts_before=9999-12-31T23:59:59Z")
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(page["items"][0]["ends_at"], "9999-12-31T23:00:00Z");
+    }
+}
+
+/// Writes a meeting row that cannot be read back, as an older version or a hand edit could.
+async fn poison(url: &str, backend: Backend) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = "2026-11-29T00:00:00.000000Z";
+    match backend {
+        Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(url).await.expect("connect");
+            sqlx::query(
+                "INSERT INTO meetings (id, kind, name, owner_ref, created_by, embed, starts_at, \
+                 ends_at, joinable_from, duration_minutes, settings, state, created_at, updated_at) \
+                 VALUES ($1, 'scheduled', 'Poison', 'owner', 'key:owner', 'premium', \
+                 '+10000-01-01T00:00:00.000000Z', '+10000-01-01T01:00:00.000000Z', \
+                 '+09999-12-31T23:45:00.000000Z', 60, '{}', 'active', $2, $2)",
+            )
+            .bind(&id)
+            .bind(now)
+            .execute(&mut db)
+            .await
+            .expect("poison");
+        }
+        Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query(
+                "INSERT INTO meetings (id, kind, name, owner_ref, created_by, embed, settings, \
+                 state, created_at, updated_at) VALUES ($1::uuid, 'adhoc', 'Poison', 'owner', \
+                 'key:owner', 'premium', '{\"mode\": \"theatre\"}', 'active', now(), now())",
+            )
+            .bind(&id)
+            .execute(&mut db)
+            .await
+            .expect("poison");
+        }
+    }
+    id
+}
+
+#[tokio::test]
+async fn a_row_that_cannot_be_read_breaks_no_listing_and_no_job() {
+    for backend in each_backend().await {
+        let app = app(backend).await;
+        let good = app.create(json!({"name": "Good", "kind": "adhoc"})).await;
+        let bad = poison(&app.database_url, backend).await;
+        let page: Value = app.get("/meetings").await.json().await.expect("json");
+        let ids: Vec<&str> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|m| m["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(ids, [good["id"].as_str().expect("id")], "{backend:?}");
+        let admin = client_with_key(&create_key(&app.database_url, "ops", true).await);
+        let response = admin.get(app.url("/meetings")).send().await.expect("list");
+        assert_eq!(response.status(), 200, "{backend:?}: the admin list too");
+        assert_eq!(app.get(&format!("/meetings/{bad}")).await.status(), 404);
+        let jobs = app.jobs(false).await;
+        jobs.reconcile().await.expect("the reconciler runs");
+        jobs.sweep().await.expect("the sweeper runs");
+        let metrics = reqwest::get(app.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains("roomgate_unreadable_rows_total"),
+            "{backend:?}: counted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_refuses_connections_answers_503_not_500() {
+    let Some(app) = spawn_app_with(Backend::Postgres, |c| c).await else {
+        return;
+    };
+    // Started and connected before the database starts refusing.
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let name = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_owned();
+    let base = std::env::var("TEST_DATABASE_URL").expect("set");
+    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect");
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .execute(&mut admin)
+        .await
+        .expect("alter");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&mut admin)
+        .await
+        .expect("terminate");
+    let response = app.get("/meetings").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "database_unavailable");
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .await
+        .expect("alter back");
+    assert_eq!(
+        app.get("/meetings").await.status(),
+        200,
+        "recovers by itself"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_sqlite_database_answers_503_not_500() {
+    let app = app(Backend::Sqlite).await;
+    let mut holder = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .expect("lock");
+    // The write waits out SQLite's busy timeout (5 s), then gives up.
+    let response = app
+        .post_json(
+            "/meetings",
+            &json!({"name": "Blocked", "kind": "permanent"}),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["code"], "database_unavailable", "{problem}");
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("unlock");
+    app.create(json!({"name": "Free again", "kind": "permanent"}))
+        .await;
+}
+
+async fn patch_name(app: &TestApp, id: &str, name: &str) -> u16 {
+    app.http
+        .patch(app.url(&format!("/meetings/{id}")))
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("patch")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn of_two_concurrent_changes_only_the_one_recorded_reaches_enablex() {
+    for backend in each_backend().await {
+        let app = std::sync::Arc::new(app(backend).await);
+        let meeting = app
+            .create(json!({"name": "Before", "kind": "permanent"}))
+            .await;
+        let id = meeting["id"].as_str().expect("id").to_owned();
+        let room_id = meeting["room_id"].as_str().expect("room").to_owned();
+        // EnableX takes its time over updates, so the two changes overlap there.
+        app.set_faults(json!({"latency_ms": 400, "operations": ["update"]}))
+            .await;
+        let before = app.sandbox_stats().await["requests"].as_u64().expect("n");
+        let first = {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move { patch_name(&app, &id, "First").await })
+        };
+        // The second change starts once the first is at EnableX.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while app.sandbox_stats().await["requests"].as_u64().expect("n") == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first change reached EnableX"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let second = patch_name(&app, &id, "Second").await;
+        let first = first.await.expect("task");
+        assert_eq!((first, second), (200, 409), "{backend:?}");
+        app.set_faults(json!({})).await;
+        let recorded: Value = app
+            .get(&format!("/meetings/{id}"))
+            .await
+            .json()
+            .await
+            .expect("json");
+        let upstream = app
+            .sandbox_rooms()
+            .await
+            .into_iter()
+            .find(|r| r["room_id"] == room_id.as_str())
+            .expect("room");
+        assert_eq!(recorded["name"], "First", "{backend:?}");
+        assert_eq!(
+            upstream["name"], recorded["name"],
+            "{backend:?}: EnableX agrees"
+        );
+        // A change EnableX refuses lets go of the meeting: the next one goes through.
+        app.set_faults(json!({"fail_next": 1, "error_status": 400, "operations": ["update"]}))
+            .await;
+        assert_eq!(patch_name(&app, &id, "Refused").await, 502);
+        assert_eq!(patch_name(&app, &id, "After").await, 200, "{backend:?}");
+    }
+}
