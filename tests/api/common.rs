@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct TestApp {
     pub sandbox: RunningSandbox,
     pub sandbox_config: SandboxConfig,
     _stop: Vec<oneshot::Sender<()>>,
+    /// roomgate's task: it ends once roomgate has stopped.
+    server: Option<JoinHandle<()>>,
     /// Declared last, so dropped last: roomgate has been told to stop before its database goes.
     _database: TestDatabase,
 }
@@ -242,17 +245,23 @@ pub async fn spawn_sandbox(sandbox_config: SandboxConfig) -> (RunningSandbox, on
 /// Starts roomgate with `config` on port 0; returns its address and a stop handle. The
 /// listener is bound first, so requests wait for start-up instead of racing it.
 pub async fn spawn_roomgate(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    let (addr, stop, _) = start_roomgate(config).await;
+    (addr, stop)
+}
+
+/// As [`spawn_roomgate`], with the task that runs roomgate, to await its end.
+async fn start_roomgate(config: Config) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
     let (tx, rx) = oneshot::channel::<()>();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         roomgate::run(config, listener, async {
             let _ = rx.await;
         })
         .await
         .expect("roomgate runs");
     });
-    (addr, tx)
+    (addr, tx, task)
 }
 
 /// roomgate on `backend` with a sandbox as EnableX; `None` if that backend is not available.
@@ -270,7 +279,7 @@ pub async fn spawn_app_with(
     let (sandbox, stop_sandbox) = spawn_sandbox(sandbox_config.clone()).await;
     let config = tweak(config(&database, &sandbox.api_url(), &sandbox_config));
     let key = create_key(&database, "owner", false).await;
-    let (addr, stop_app) = spawn_roomgate(config).await;
+    let (addr, stop_app, server) = start_roomgate(config).await;
     Some(TestApp {
         addr,
         http: client_with_key(&key),
@@ -279,6 +288,7 @@ pub async fn spawn_app_with(
         sandbox,
         sandbox_config,
         _stop: vec![stop_app, stop_sandbox],
+        server: Some(server),
         _database: database,
     })
 }
@@ -288,6 +298,14 @@ impl TestApp {
     pub fn stop(&mut self) {
         if !self._stop.is_empty() {
             let _ = self._stop.remove(0).send(());
+        }
+    }
+
+    /// Waits until roomgate, once asked to [`stop`](Self::stop), has finished and closed its
+    /// listener.
+    pub async fn stopped(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.await.expect("roomgate ran to its end");
         }
     }
 

@@ -136,6 +136,7 @@ impl Binary {
                 std::time::Instant::now() < deadline,
                 "roomgate did not stop within {within:?} of SIGTERM"
             );
+            // std's Child cannot wait with a timeout: its exit is polled, within a deadline.
             std::thread::sleep(Duration::from_millis(50));
         }
     }
