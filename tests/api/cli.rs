@@ -1,11 +1,11 @@
 //! The real binary: configuration errors are one line naming the variable, and the key never
 //! shows.
 
+use crate::common::TempDir;
 use std::process::Command;
 
 fn roomgate(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let dir = std::env::temp_dir().join(format!("roomgate-cli-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = TempDir::new("roomgate-cli");
     let mut command = Command::new(env!("CARGO_BIN_EXE_roomgate"));
     command.args(args).current_dir(&dir);
     for var in [

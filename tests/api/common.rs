@@ -9,9 +9,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sqlx::Connection;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,16 +33,105 @@ pub struct TestApp {
     pub sandbox: RunningSandbox,
     pub sandbox_config: SandboxConfig,
     _stop: Vec<oneshot::Sender<()>>,
+    /// roomgate's task: it ends once roomgate has stopped.
+    server: Option<JoinHandle<()>>,
+    /// Declared last, so dropped last: roomgate has been told to stop before its database goes.
+    _database: TestDatabase,
 }
 
-/// A fresh database URL for `backend`, or `None` for PostgreSQL when `TEST_DATABASE_URL` is
-/// not set.
-pub async fn fresh_database(backend: Backend) -> Option<String> {
+/// A test's own database, gone when this guard is dropped, whether the test passed or
+/// panicked: a PostgreSQL database is dropped `WITH (FORCE)` (which ends the connections a
+/// roomgate or a pool may still hold), a SQLite file is deleted with its `-wal` and `-shm`.
+/// Derefs to its URL.
+pub struct TestDatabase {
+    url: String,
+    place: Place,
+}
+
+enum Place {
+    SqliteFile(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl std::ops::Deref for TestDatabase {
+    type Target = String;
+
+    fn deref(&self) -> &String {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Drop for TestDatabase {
+    // Never panics: it may run while a failed test unwinds.
+    fn drop(&mut self) {
+        match &self.place {
+            Place::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    match std::fs::remove_file(&file) {
+                        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                            eprintln!("could not delete {}: {err}", file.to_string_lossy());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Place::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime, which cannot be blocked on: the DROP
+                // gets a thread and a runtime of its own, and this waits for it.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    runtime.block_on(async {
+                        let mut admin = sqlx::PgConnection::connect(&admin_url)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let _ = admin.close().await;
+                        Ok::<_, String>(())
+                    })
+                })
+                .join();
+                match dropped {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => eprintln!("could not drop test database {}: {err}", self.url),
+                    Err(_) => eprintln!("dropping test database {} panicked", self.url),
+                }
+            }
+        }
+    }
+}
+
+/// A fresh database for `backend`, removed when the guard is dropped; `None` for PostgreSQL
+/// when `TEST_DATABASE_URL` is not set.
+pub async fn fresh_database(backend: Backend) -> Option<TestDatabase> {
     match backend {
         Backend::Sqlite => {
             let path =
                 std::env::temp_dir().join(format!("roomgate-test-{}.db", uuid::Uuid::new_v4()));
-            Some(format!("sqlite://{}", path.display()))
+            Some(TestDatabase {
+                url: format!("sqlite://{}", path.display()),
+                place: Place::SqliteFile(path),
+            })
         }
         Backend::Postgres => {
             let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
@@ -55,6 +146,7 @@ pub async fn fresh_database(backend: Backend) -> Option<String> {
                 .execute(&mut admin)
                 .await
                 .expect("create test database");
+            let _ = admin.close().await;
             let (without_query, query) = match base.split_once('?') {
                 Some((head, q)) => (head, format!("?{q}")),
                 None => (base.as_str(), String::new()),
@@ -62,7 +154,48 @@ pub async fn fresh_database(backend: Backend) -> Option<String> {
             let (server, _) = without_query
                 .rsplit_once('/')
                 .expect("TEST_DATABASE_URL names a database");
-            Some(format!("{server}/{name}{query}"))
+            Some(TestDatabase {
+                url: format!("{server}/{name}{query}"),
+                place: Place::Postgres {
+                    admin_url: base.clone(),
+                    name,
+                },
+            })
+        }
+    }
+}
+
+/// A fresh directory under the temp dir, deleted with everything in it when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::remove_dir_all(&self.0)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("could not delete {}: {err}", self.0.display());
         }
     }
 }
@@ -112,17 +245,23 @@ pub async fn spawn_sandbox(sandbox_config: SandboxConfig) -> (RunningSandbox, on
 /// Starts roomgate with `config` on port 0; returns its address and a stop handle. The
 /// listener is bound first, so requests wait for start-up instead of racing it.
 pub async fn spawn_roomgate(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
+    let (addr, stop, _) = start_roomgate(config).await;
+    (addr, stop)
+}
+
+/// As [`spawn_roomgate`], with the task that runs roomgate, to await its end.
+async fn start_roomgate(config: Config) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
     let (tx, rx) = oneshot::channel::<()>();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         roomgate::run(config, listener, async {
             let _ = rx.await;
         })
         .await
         .expect("roomgate runs");
     });
-    (addr, tx)
+    (addr, tx, task)
 }
 
 /// roomgate on `backend` with a sandbox as EnableX; `None` if that backend is not available.
@@ -135,20 +274,22 @@ pub async fn spawn_app_with(
     backend: Backend,
     tweak: impl FnOnce(Config) -> Config,
 ) -> Option<TestApp> {
-    let database_url = fresh_database(backend).await?;
+    let database = fresh_database(backend).await?;
     let sandbox_config = SandboxConfig::generated();
     let (sandbox, stop_sandbox) = spawn_sandbox(sandbox_config.clone()).await;
-    let config = tweak(config(&database_url, &sandbox.api_url(), &sandbox_config));
-    let key = create_key(&database_url, "owner", false).await;
-    let (addr, stop_app) = spawn_roomgate(config).await;
+    let config = tweak(config(&database, &sandbox.api_url(), &sandbox_config));
+    let key = create_key(&database, "owner", false).await;
+    let (addr, stop_app, server) = start_roomgate(config).await;
     Some(TestApp {
         addr,
         http: client_with_key(&key),
         key,
-        database_url,
+        database_url: String::clone(&database),
         sandbox,
         sandbox_config,
         _stop: vec![stop_app, stop_sandbox],
+        server: Some(server),
+        _database: database,
     })
 }
 
@@ -157,6 +298,14 @@ impl TestApp {
     pub fn stop(&mut self) {
         if !self._stop.is_empty() {
             let _ = self._stop.remove(0).send(());
+        }
+    }
+
+    /// Waits until roomgate, once asked to [`stop`](Self::stop), has finished and closed its
+    /// listener.
+    pub async fn stopped(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.await.expect("roomgate ran to its end");
         }
     }
 

@@ -1,9 +1,14 @@
 //! The real binary is killed with SIGKILL while creates are in flight (EnableX has made the
 //! rooms, roomgate has not completed the rows); restarted, it settles every meeting: no row
 //! lost, no room orphaned, and retries with the same Idempotency-Key get the meeting.
+//!
+//! Nothing may settle a row before the kill, so the process that is killed keeps the
+//! reconciler's default grace period (the creates in flight are younger than it), runs its
+//! background jobs once, at start-up, and is sent the creates only once that run is over (so
+//! it holds no job lease when it dies), and its timeouts outlast the test's wait for the rooms.
 
 use crate::common::{
-    Backend, client_with_key, create_key, each_backend, fresh_database, spawn_sandbox,
+    Backend, TempDir, client_with_key, create_key, each_backend, fresh_database, spawn_sandbox,
 };
 use crate::process::{Binary, free_port};
 use roomgate::sandbox::{Faults, SandboxConfig};
@@ -13,7 +18,14 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const CREATES: usize = 20;
+/// How long the test waits for EnableX to have made every room before it kills roomgate.
+const ROOMS_WITHIN: Duration = Duration::from_secs(20);
+/// How long EnableX holds back its answer to a create, and roomgate waits for one: both far
+/// beyond `ROOMS_WITHIN`, so no create is answered, or given up on and marked failed, before
+/// the kill.
+const HELD_SECS: u64 = 120;
 
+/// The variables both processes share. Neither sets `RECONCILE_GRACE_SECS`: see the callers.
 fn env(
     database: &str,
     api_url: &str,
@@ -27,7 +39,8 @@ fn env(
         ("EMBED_SUBDOMAIN", "acme".to_owned()),
         ("DATABASE_URL", database.to_owned()),
         ("ROOMGATE_LISTEN", format!("127.0.0.1:{port}")),
-        ("RECONCILE_GRACE_SECS", "0".to_owned()),
+        ("ENABLEX_TIMEOUT_SECS", HELD_SECS.to_string()),
+        ("REQUEST_TIMEOUT_SECS", (2 * HELD_SECS).to_string()),
         ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
         ("LOG_FORMAT", "json".to_owned()),
     ]
@@ -45,22 +58,28 @@ async fn a_crash_mid_create_loses_no_row_and_orphans_no_room() {
 async fn crash_story(backend: Backend) {
     let database = fresh_database(backend).await.expect("database");
     let key = create_key(&database, "owner", false).await;
-    // EnableX makes each room at once but holds its answer back for 30 s.
+    // EnableX makes each room at once but holds its answer back.
     let creds = SandboxConfig {
         faults: Faults {
-            answer_delay_ms: 30_000,
+            answer_delay_ms: HELD_SECS * 1000,
             operations: vec!["create".into()],
             ..Faults::default()
         },
         ..SandboxConfig::generated()
     };
     let (sandbox, _stop) = spawn_sandbox(creds.clone()).await;
-    let dir = std::env::temp_dir().join(format!("roomgate-crash-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = TempDir::new("roomgate-crash");
     let port = free_port();
     let vars = env(&database, &sandbox.api_url(), &creds, port);
-    let mut first = Binary::start(&["serve"], &dir, &vars);
+    // The process to be killed keeps the default grace period, which leaves creates in flight
+    // alone; its jobs run only at start-up, and are over before any create is sent.
+    let mut first_vars = vars.clone();
+    first_vars.push(("RECONCILE_INTERVAL_SECS", "0".to_owned()));
+    let mut first = Binary::start(&["serve"], &dir, &first_vars);
     first.wait_for("roomgate listening", Duration::from_secs(30));
+    let line = first.wait_for("reconciler run finished", Duration::from_secs(30));
+    assert!(line.contains("\"examined\":0"), "{line}");
+    first.wait_for("sweeper run finished", Duration::from_secs(30));
 
     let base = format!("http://127.0.0.1:{port}");
     let http = client_with_key(&key);
@@ -76,7 +95,7 @@ async fn crash_story(backend: Backend) {
     }
     // Wait until EnableX has made every room, then kill roomgate before any row is completed.
     let stats_url = format!("{}/_sandbox/stats", sandbox.embed_origin());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + ROOMS_WITHIN;
     loop {
         let stats: Value = reqwest::get(&stats_url)
             .await
@@ -91,6 +110,7 @@ async fn crash_story(backend: Backend) {
             std::time::Instant::now() < deadline,
             "rooms were not all created: {stats}"
         );
+        // The sandbox offers nothing to await: its counters are polled, within a deadline.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     first.kill();
@@ -128,7 +148,10 @@ async fn crash_story(backend: Backend) {
         .send()
         .await
         .expect("faults");
-    let mut second = Binary::start(&["serve"], &dir, &vars);
+    // The second process, started after the kill, has nothing in flight: no grace needed.
+    let mut second_vars = vars;
+    second_vars.push(("RECONCILE_GRACE_SECS", "0".to_owned()));
+    let mut second = Binary::start(&["serve"], &dir, &second_vars);
     let line = second.wait_for("reconciler run finished", Duration::from_secs(30));
     assert!(line.contains(&format!("\"completed\":{CREATES}")), "{line}");
     second.wait_for("roomgate listening", Duration::from_secs(30));

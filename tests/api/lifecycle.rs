@@ -340,7 +340,7 @@ async fn shutdown_lets_requests_in_flight_finish() {
         201,
         "the request in flight finished"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.stopped().await;
     assert!(
         reqwest::get(app.url("/healthz")).await.is_err(),
         "no longer accepting"

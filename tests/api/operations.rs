@@ -1,7 +1,7 @@
 //! What operators see: the OpenAPI document agrees with the router and its examples work,
 //! `/docs` renders it, and `/metrics` counts real traffic.
 
-use crate::common::{Backend, TestApp, in_minutes, spawn_app};
+use crate::common::{Backend, TempDir, TestApp, in_minutes, spawn_app};
 use serde_json::{Value, json};
 
 const METHODS: [&str; 5] = ["get", "post", "patch", "delete", "put"];
@@ -286,7 +286,7 @@ async fn docs_render_in_a_real_browser() {
         return;
     };
     let app = spawn_app(Backend::Sqlite).await.expect("sqlite");
-    let profile = std::env::temp_dir().join(format!("roomgate-chromium-{}", uuid::Uuid::new_v4()));
+    let profile = TempDir::new("roomgate-chromium");
     let url = app.url("/docs");
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(chromium)

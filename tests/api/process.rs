@@ -40,6 +40,12 @@ impl Binary {
                 "RATE_",
                 "RECONCILE_",
                 "SWEEP_",
+                "BACKGROUND_JOBS",
+                "IDEMPOTENCY_",
+                "REQUEST_TIMEOUT_SECS",
+                "CORS_",
+                "SHUTDOWN_",
+                "SANDBOX_",
                 "LOG_",
                 "RUST_LOG",
             ];
@@ -70,7 +76,19 @@ impl Binary {
     }
 
     /// The first line so far, or from now on (for at most `within`), that contains `text`.
+    /// It blocks on the reader threads' channel, woken by each line; on a multi-threaded
+    /// runtime the worker is handed over first, so tasks the child talks to (a sandbox) run on.
     pub fn wait_for(&mut self, text: &str, within: Duration) -> String {
+        let multi_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_threaded {
+            tokio::task::block_in_place(|| self.wait_for_blocking(text, within))
+        } else {
+            self.wait_for_blocking(text, within)
+        }
+    }
+
+    fn wait_for_blocking(&mut self, text: &str, within: Duration) -> String {
         if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
             return line.clone();
         }
@@ -118,6 +136,7 @@ impl Binary {
                 std::time::Instant::now() < deadline,
                 "roomgate did not stop within {within:?} of SIGTERM"
             );
+            // std's Child cannot wait with a timeout: its exit is polled, within a deadline.
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -2,6 +2,7 @@
 //! EnableX app key nor an API key (after the one line that hands it out) appears in any
 //! response or log line, and SIGTERM stops it cleanly.
 
+use crate::common::TempDir;
 use crate::process::{Binary, free_port};
 use base64::Engine;
 use serde_json::json;
@@ -12,8 +13,7 @@ const APP_KEY: &str = "Zx9QvLm2Rt7Kp4Wn8Hs3Jd6Fg1Bc5Ya0Ue2Io7Pq";
 
 #[tokio::test]
 async fn no_response_or_log_line_holds_a_secret() {
-    let dir = std::env::temp_dir().join(format!("roomgate-secrets-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = TempDir::new("roomgate-secrets");
     let port = free_port();
     let mut roomgate = Binary::start(
         &["serve", "--sandbox"],
