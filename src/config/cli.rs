@@ -125,8 +125,8 @@ pub struct SandboxArgs {
     #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:8090")]
     pub listen: String,
     /// Credentials the sandbox accepts; random ones are made and printed if not given.
-    #[arg(long, env = "ENABLEX_APP_ID")]
+    #[arg(long, env = super::serve::ENABLEX_APP_ID.env)]
     pub app_id: Option<String>,
-    #[arg(long, env = "ENABLEX_APP_KEY", hide_env_values = true)]
+    #[arg(long, env = super::serve::ENABLEX_APP_KEY.env, hide_env_values = true)]
     pub app_key: Option<String>,
 }

@@ -202,20 +202,12 @@ pub trait Storage: MeetingStore + KeyStore + JobStore {}
 
 impl<T: MeetingStore + KeyStore + JobStore> Storage for T {}
 
-/// Pool settings shared by both backends.
+/// Pool settings shared by both backends. `PoolOptions::default()` is implemented in
+/// `config`, next to the `DATABASE_*` settings whose defaults it takes.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 /// Opens the store named by `url` (`postgres://`, `postgresql://` or `sqlite:`) and runs its
