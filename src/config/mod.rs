@@ -10,7 +10,9 @@ mod security;
 mod serve;
 mod setting;
 
-pub use cli::{Cli, Command, KeysCommand, MeetingsCommand, SandboxArgs};
+#[cfg(feature = "sandbox")]
+pub use cli::SandboxArgs;
+pub use cli::{Cli, Command, KeysCommand, MeetingsCommand};
 pub use database::{Database, DatabaseArgs};
 pub use resilience::{Resilience, ResilienceArgs};
 pub use security::{RateLimit, Security, SecurityArgs};
@@ -165,6 +167,7 @@ impl Config {
 }
 
 /// `--sandbox`'s credentials: the ones given, or fresh random ones.
+#[cfg(feature = "sandbox")]
 fn sandbox_credentials(
     app_id: Option<String>,
     app_key: Option<String>,
@@ -179,11 +182,22 @@ fn sandbox_credentials(
     ))
 }
 
+/// A build without the sandbox refuses `--sandbox` rather than call EnableX unasked.
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_credentials(
+    _: Option<String>,
+    _: Option<String>,
+) -> Result<(String, SecretString), ConfigError> {
+    Err(problem(
+        "--sandbox",
+        "this roomgate was built without the sandbox (cargo feature `sandbox`); set ENABLEX_APP_ID, ENABLEX_APP_KEY and EMBED_SUBDOMAIN instead",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
-    use secrecy::ExposeSecret;
 
     fn args(list: &[&str]) -> ServeArgs {
         let mut argv = vec!["roomgate"];
@@ -236,12 +250,22 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    #[cfg(feature = "sandbox")]
     #[test]
     fn sandbox_mode_needs_nothing() {
+        use secrecy::ExposeSecret;
         let config = Config::from_args(args(&["--sandbox"])).expect("valid");
         assert_eq!(config.embed, EmbedTarget::Sandbox);
         assert_eq!(config.app_id.len(), 24);
         assert_eq!(config.app_key.expose_secret().len(), 40);
+    }
+
+    #[cfg(not(feature = "sandbox"))]
+    #[test]
+    fn a_build_without_the_sandbox_refuses_it_in_one_line() {
+        let err = Config::from_args(args(&["--sandbox"])).unwrap_err();
+        assert_eq!(err.variable, "--sandbox");
+        assert_eq!(err.to_string().lines().count(), 1);
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub const SHUTDOWN_GRACE_SECS: Number<u64> = Number {
 /// clap, so that every problem is reported the same way: one line naming the variable.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Run a built-in EnableX sandbox in this process instead of calling EnableX.
+    /// Run a built-in EnableX sandbox in this process instead of calling EnableX (refused at
+    /// start-up by a build without the `sandbox` cargo feature).
     #[arg(long)]
     pub sandbox: bool,
     #[arg(long, env = ENABLEX_APP_ID.env, help = ENABLEX_APP_ID.help())]
