@@ -200,7 +200,9 @@ impl SecurityArgs {
                 jwks_url,
                 issuer: JWT_ISSUER.required(self.jwt_issuer, when)?,
                 audience: JWT_AUDIENCE.required(self.jwt_audience, when)?,
-                identity_claim: JWT_IDENTITY_CLAIM.required(self.jwt_identity_claim, when)?,
+                identity_claim: JWT_IDENTITY_CLAIM
+                    .read(self.jwt_identity_claim)
+                    .unwrap_or_default(),
                 leeway_secs: JWT_LEEWAY_SECS.read(self.jwt_leeway_secs)?,
             })
         };
