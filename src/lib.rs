@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod meetings;
 pub mod metrics;
 pub mod ops;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;
@@ -57,7 +58,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    #[cfg(not(feature = "sandbox"))]
+    if config.sandbox {
+        return Err(RunError::Config(
+            "this roomgate was built without the sandbox (cargo feature `sandbox`)".into(),
+        ));
+    }
+    #[cfg(feature = "sandbox")]
     let mut config = config;
+    #[cfg(feature = "sandbox")]
     if config.sandbox {
         let sandbox_listener = TcpListener::bind("127.0.0.1:0").await?;
         let sandbox = sandbox::spawn(

@@ -2,8 +2,6 @@
 
 use clap::Parser;
 use roomgate::config::{Cli, Command, Config};
-use roomgate::sandbox::{self, SandboxConfig};
-use secrecy::SecretString;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
 
@@ -14,6 +12,7 @@ async fn main() -> ExitCode {
     let json_logs = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     roomgate::telemetry::init(json_logs);
     let result = match cli.command {
+        #[cfg(feature = "sandbox")]
         Some(Command::Sandbox(args)) => run_sandbox(args).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Meetings { action, database }) => {
@@ -50,7 +49,11 @@ async fn serve(args: roomgate::config::ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// `roomgate sandbox`: the sandbox alone, until SIGINT or SIGTERM.
+#[cfg(feature = "sandbox")]
 async fn run_sandbox(args: roomgate::config::SandboxArgs) -> Result<(), String> {
+    use roomgate::sandbox::{self, SandboxConfig};
+    use secrecy::SecretString;
     let mut config = SandboxConfig::generated();
     if let Some(faults) = args.faults.as_deref() {
         config.faults = serde_json::from_str(faults).map_err(|e| format!("SANDBOX_FAULTS: {e}"))?;

@@ -1,7 +1,9 @@
 //! The command line: `roomgate [serve] | sandbox | meetings | migrate | reconcile | health | keys`.
 
 use super::{DatabaseArgs, ServeArgs};
-use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "sandbox")]
+use clap::Args;
+use clap::{Parser, Subcommand};
 
 /// roomgate: EnableX video meetings behind a safe REST API.
 #[derive(Debug, Parser)]
@@ -24,6 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default).
     Serve(ServeArgs),
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Query the stored meetings (ops: every caller's).
     Meetings {
@@ -116,6 +119,7 @@ pub enum KeysCommand {
 }
 
 /// Run only the EnableX sandbox, for tests, benchmarks and front-end work.
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
     /// Faults to inject from the start, as JSON (see `PUT /_sandbox/faults`).
@@ -125,8 +129,8 @@ pub struct SandboxArgs {
     #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:8090")]
     pub listen: String,
     /// Credentials the sandbox accepts; random ones are made and printed if not given.
-    #[arg(long, env = "ENABLEX_APP_ID")]
+    #[arg(long, env = super::serve::ENABLEX_APP_ID.env)]
     pub app_id: Option<String>,
-    #[arg(long, env = "ENABLEX_APP_KEY", hide_env_values = true)]
+    #[arg(long, env = super::serve::ENABLEX_APP_KEY.env, hide_env_values = true)]
     pub app_key: Option<String>,
 }

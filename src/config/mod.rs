@@ -1,111 +1,33 @@
 //! Command line and configuration: flags or environment (`.env` honoured), checked once at
-//! start-up. A missing or bad setting is one line naming the variable.
+//! start-up. A missing or bad setting is one line naming the variable. Each setting (its
+//! variable, meaning, default and range) is declared once, as a constant next to the flags
+//! that read it; see [`setting`].
 
 mod cli;
+mod database;
 mod resilience;
 mod security;
+mod serve;
+mod setting;
 
-pub use cli::{Cli, Command, KeysCommand, MeetingsCommand, SandboxArgs};
+#[cfg(feature = "sandbox")]
+pub use cli::SandboxArgs;
+pub use cli::{Cli, Command, KeysCommand, MeetingsCommand};
+pub use database::{Database, DatabaseArgs};
 pub use resilience::{Resilience, ResilienceArgs};
 pub use security::{RateLimit, Security, SecurityArgs};
+pub use serve::{DEFAULT_API_URL, ServeArgs};
 
 use crate::meetings::EmbedPlan;
-use crate::store::PoolOptions;
-use clap::Args;
 use secrecy::SecretString;
+use serve::{
+    EMBED_BASE_URL, EMBED_PLAN, EMBED_SUBDOMAIN, ENABLEX_API_URL, ENABLEX_APP_ID, ENABLEX_APP_KEY,
+    ENABLEX_CONNECT_TIMEOUT_SECS, ENABLEX_TIMEOUT_SECS, ROOMGATE_LISTEN, SHUTDOWN_GRACE_SECS,
+};
+use setting::http_url;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// EnableX's API root used when `ENABLEX_API_URL` is not set.
-pub const DEFAULT_API_URL: &str = "https://api.enablex.io/video/v1";
-
-/// Where meetings and keys are stored.
-#[derive(Debug, Clone, Default, Args)]
-pub struct DatabaseArgs {
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS")]
-    pub database_max_connections: Option<String>,
-    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS")]
-    pub database_acquire_timeout_secs: Option<String>,
-}
-
-/// Checked database settings.
-#[derive(Clone)]
-pub struct Database {
-    /// May hold a password: never printed.
-    pub url: SecretString,
-    pub pool: PoolOptions,
-}
-
-impl DatabaseArgs {
-    /// Checks the database settings (default `sqlite://roomgate.db`).
-    pub fn check(self) -> Result<Database, ConfigError> {
-        let url = given(self.database_url).unwrap_or_else(|| "sqlite://roomgate.db".into());
-        let scheme = url.split(':').next().unwrap_or_default();
-        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
-            return Err(problem(
-                "DATABASE_URL",
-                format!("must start with sqlite:// or postgres://, got scheme '{scheme}'"),
-            ));
-        }
-        let max_connections = number(
-            "DATABASE_MAX_CONNECTIONS",
-            self.database_max_connections,
-            PoolOptions::default().max_connections,
-            1,
-            1000,
-        )?;
-        Ok(Database {
-            url: SecretString::from(url),
-            pool: PoolOptions {
-                max_connections,
-                acquire_timeout: seconds(
-                    "DATABASE_ACQUIRE_TIMEOUT_SECS",
-                    self.database_acquire_timeout_secs,
-                    5,
-                )?,
-            },
-        })
-    }
-}
-
-/// Settings for `roomgate serve`. Values are checked by [`Config::from_args`], not by clap,
-/// so that every problem is reported the same way.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Run a built-in EnableX sandbox in this process instead of calling EnableX.
-    #[arg(long)]
-    pub sandbox: bool,
-    #[arg(long, env = "ENABLEX_APP_ID")]
-    pub app_id: Option<String>,
-    #[arg(long, env = "ENABLEX_APP_KEY", hide_env_values = true)]
-    pub app_key: Option<String>,
-    #[arg(long, env = "ENABLEX_API_URL")]
-    pub api_url: Option<String>,
-    #[arg(long, env = "EMBED_SUBDOMAIN")]
-    pub embed_subdomain: Option<String>,
-    /// `lite` or `premium`.
-    #[arg(long, env = "EMBED_PLAN")]
-    pub embed_plan: Option<String>,
-    #[arg(long, env = "EMBED_BASE_URL")]
-    pub embed_base_url: Option<String>,
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-    #[command(flatten)]
-    pub security: SecurityArgs,
-    #[command(flatten)]
-    pub resilience: ResilienceArgs,
-    #[arg(long, env = "ROOMGATE_LISTEN")]
-    pub listen: Option<String>,
-    #[arg(long, env = "ENABLEX_CONNECT_TIMEOUT_SECS")]
-    pub enablex_connect_timeout_secs: Option<String>,
-    #[arg(long, env = "ENABLEX_TIMEOUT_SECS")]
-    pub enablex_timeout_secs: Option<String>,
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS")]
-    pub shutdown_grace_secs: Option<String>,
-}
 
 /// A bad setting, named by its environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -171,82 +93,28 @@ impl fmt::Debug for Config {
     }
 }
 
-/// A whole number within `min..=max`, or `default` when not set.
-fn number<T>(
-    variable: &'static str,
-    value: Option<String>,
-    default: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
-{
-    let Some(text) = given(value) else {
-        return Ok(default);
-    };
-    text.parse::<T>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            problem(
-                variable,
-                format!("must be a whole number from {min} to {max}, got '{text}'"),
-            )
-        })
-}
-
-/// A set, non-blank value.
-fn given(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-fn seconds(
-    variable: &'static str,
-    value: Option<String>,
-    default: u64,
-) -> Result<Duration, ConfigError> {
-    number(variable, value, default, 1, 3600).map(Duration::from_secs)
-}
-
-fn http_url(variable: &'static str, text: String) -> Result<String, ConfigError> {
-    let lower = text.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) || text.len() < 10 {
-        return Err(problem(
-            variable,
-            format!("must be an http(s) URL, got '{text}'"),
-        ));
-    }
-    Ok(text.trim_end_matches('/').to_owned())
-}
-
 impl Config {
     /// Checks `serve`'s settings. Credentials and the subdomain are required unless
     /// `--sandbox` is given.
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
         let sandbox = args.sandbox;
-        let required = |variable: &'static str, value: Option<String>| {
-            given(value).ok_or_else(|| problem(variable, "is required (or run with --sandbox)"))
-        };
+        let unless = "(or run with --sandbox)";
         let (app_id, app_key) = if sandbox {
-            let generated = crate::sandbox::SandboxConfig::generated();
-            (
-                given(args.app_id).unwrap_or(generated.app_id),
-                given(args.app_key)
-                    .map(SecretString::from)
-                    .unwrap_or(generated.app_key),
-            )
+            sandbox_credentials(args.app_id, args.app_key)?
         } else {
-            let id = required("ENABLEX_APP_ID", args.app_id)?;
-            let key = required("ENABLEX_APP_KEY", args.app_key)?;
+            let id = ENABLEX_APP_ID.required(args.app_id, unless)?;
+            let key = ENABLEX_APP_KEY.required(args.app_key, unless)?;
             (id, SecretString::from(key))
         };
-        let api_url = match given(args.api_url) {
-            Some(url) => http_url("ENABLEX_API_URL", url)?,
-            None => DEFAULT_API_URL.to_owned(),
-        };
-        let embed = match (given(args.embed_base_url), given(args.embed_subdomain)) {
-            (Some(origin), _) => EmbedTarget::Origin(http_url("EMBED_BASE_URL", origin)?),
+        let api_url = http_url(
+            &ENABLEX_API_URL,
+            ENABLEX_API_URL.read(args.api_url).unwrap_or_default(),
+        )?;
+        let embed = match (
+            EMBED_BASE_URL.read(args.embed_base_url),
+            EMBED_SUBDOMAIN.read(args.embed_subdomain),
+        ) {
+            (Some(origin), _) => EmbedTarget::Origin(http_url(&EMBED_BASE_URL, origin)?),
             (None, _) if sandbox => EmbedTarget::Sandbox,
             (None, Some(sub)) => {
                 let ok = sub.len() <= 63
@@ -254,35 +122,29 @@ impl Config {
                     && !sub.starts_with('-')
                     && !sub.ends_with('-');
                 if !ok {
-                    return Err(problem(
-                        "EMBED_SUBDOMAIN",
-                        format!("must be a DNS label such as 'acme', got '{sub}'"),
-                    ));
+                    return Err(EMBED_SUBDOMAIN
+                        .problem(format!("must be a DNS label such as 'acme', got '{sub}'")));
                 }
                 EmbedTarget::Subdomain(sub.to_ascii_lowercase())
             }
             (None, None) => {
-                return Err(problem(
-                    "EMBED_SUBDOMAIN",
-                    "is required (or set EMBED_BASE_URL, or run with --sandbox)",
-                ));
+                return Err(EMBED_SUBDOMAIN
+                    .problem("is required (or set EMBED_BASE_URL, or run with --sandbox)"));
             }
         };
-        let embed_plan = match given(args.embed_plan) {
-            None => EmbedPlan::Premium,
-            Some(plan) => plan
-                .parse()
-                .map_err(|e: crate::meetings::ChoiceError| problem("EMBED_PLAN", e.to_string()))?,
-        };
+        let embed_plan = EMBED_PLAN
+            .read(args.embed_plan)
+            .unwrap_or_default()
+            .parse::<EmbedPlan>()
+            .map_err(|e| EMBED_PLAN.problem(e.to_string()))?;
         let database = args.database.check()?;
         let security = args.security.check()?;
         let resilience = args.resilience.check()?;
-        let listen_text = given(args.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_text = ROOMGATE_LISTEN.read(args.listen).unwrap_or_default();
         let listen = listen_text.parse().map_err(|_| {
-            problem(
-                "ROOMGATE_LISTEN",
-                format!("must be an address such as 127.0.0.1:8080, got '{listen_text}'"),
-            )
+            ROOMGATE_LISTEN.problem(format!(
+                "must be an address such as 127.0.0.1:8080, got '{listen_text}'"
+            ))
         })?;
 
         Ok(Config {
@@ -294,29 +156,67 @@ impl Config {
             embed_plan,
             database,
             listen,
-            connect_timeout: seconds(
-                "ENABLEX_CONNECT_TIMEOUT_SECS",
-                args.enablex_connect_timeout_secs,
-                5,
-            )?,
-            request_timeout: seconds("ENABLEX_TIMEOUT_SECS", args.enablex_timeout_secs, 15)?,
+            connect_timeout: ENABLEX_CONNECT_TIMEOUT_SECS
+                .seconds(args.enablex_connect_timeout_secs)?,
+            request_timeout: ENABLEX_TIMEOUT_SECS.seconds(args.enablex_timeout_secs)?,
             security,
             resilience,
-            shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", args.shutdown_grace_secs, 20)?,
+            shutdown_grace: SHUTDOWN_GRACE_SECS.seconds(args.shutdown_grace_secs)?,
         })
     }
+}
+
+/// `--sandbox`'s credentials: the ones given, or fresh random ones.
+#[cfg(feature = "sandbox")]
+fn sandbox_credentials(
+    app_id: Option<String>,
+    app_key: Option<String>,
+) -> Result<(String, SecretString), ConfigError> {
+    use setting::given;
+    let generated = crate::sandbox::SandboxConfig::generated();
+    Ok((
+        given(app_id).unwrap_or(generated.app_id),
+        given(app_key)
+            .map(SecretString::from)
+            .unwrap_or(generated.app_key),
+    ))
+}
+
+/// A build without the sandbox refuses `--sandbox` rather than call EnableX unasked.
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_credentials(
+    _: Option<String>,
+    _: Option<String>,
+) -> Result<(String, SecretString), ConfigError> {
+    Err(problem(
+        "--sandbox",
+        "this roomgate was built without the sandbox (cargo feature `sandbox`); set ENABLEX_APP_ID, ENABLEX_APP_KEY and EMBED_SUBDOMAIN instead",
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-    use secrecy::ExposeSecret;
+    use clap::{CommandFactory, Parser};
 
     fn args(list: &[&str]) -> ServeArgs {
         let mut argv = vec!["roomgate"];
         argv.extend_from_slice(list);
         Cli::try_parse_from(argv).expect("parses").serve
+    }
+
+    /// Enough for `serve` to start, and then `list`.
+    fn valid(list: &[&str]) -> ServeArgs {
+        let mut all = vec![
+            "--app-id",
+            "a",
+            "--app-key",
+            "k",
+            "--embed-subdomain",
+            "acme",
+        ];
+        all.extend_from_slice(list);
+        args(&all)
     }
 
     #[test]
@@ -347,44 +247,124 @@ mod tests {
 
     #[test]
     fn the_command_line_definition_is_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
     }
 
+    #[cfg(feature = "sandbox")]
     #[test]
     fn sandbox_mode_needs_nothing() {
+        use secrecy::ExposeSecret;
         let config = Config::from_args(args(&["--sandbox"])).expect("valid");
         assert_eq!(config.embed, EmbedTarget::Sandbox);
         assert_eq!(config.app_id.len(), 24);
         assert_eq!(config.app_key.expose_secret().len(), 40);
     }
 
+    #[cfg(not(feature = "sandbox"))]
+    #[test]
+    fn a_build_without_the_sandbox_refuses_it_in_one_line() {
+        let err = Config::from_args(args(&["--sandbox"])).unwrap_err();
+        assert_eq!(err.variable, "--sandbox");
+        assert_eq!(err.to_string().lines().count(), 1);
+    }
+
     #[test]
     fn a_bad_plan_is_named() {
-        let err = Config::from_args(args(&["--sandbox", "--embed-plan", "gold"])).unwrap_err();
+        let err = Config::from_args(valid(&["--embed-plan", "gold"])).unwrap_err();
         assert_eq!(err.variable, "EMBED_PLAN");
         assert!(err.to_string().starts_with("EMBED_PLAN: "));
     }
 
     #[test]
+    fn a_bad_number_is_one_line_naming_the_variable_and_the_range() {
+        let err = Config::from_args(valid(&["--shutdown-grace-secs", "0"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SHUTDOWN_GRACE_SECS: must be a whole number from 1 to 3600, got '0'"
+        );
+        let err = Config::from_args(valid(&["--enablex-retries", "two"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ENABLEX_RETRIES: must be a whole number from 0 to 10, got 'two'"
+        );
+        let err = Config::from_args(valid(&["--background-jobs", "maybe"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "BACKGROUND_JOBS: must be true or false, got 'maybe'"
+        );
+    }
+
+    #[test]
+    fn unset_settings_take_the_same_defaults_as_the_default_impls() {
+        let config = Config::from_args(valid(&[])).expect("valid");
+        assert_eq!(config.api_url, DEFAULT_API_URL);
+        assert_eq!(config.embed_plan, EmbedPlan::Premium);
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(20));
+        let pool = crate::store::PoolOptions::default();
+        assert_eq!(config.database.pool.max_connections, pool.max_connections);
+        assert_eq!(config.database.pool.acquire_timeout, pool.acquire_timeout);
+        assert_eq!(
+            format!("{:?}", config.security),
+            format!("{:?}", Security::default())
+        );
+        let resilience = format!("{:?}", config.resilience);
+        assert_eq!(resilience, format!("{:?}", Resilience::default()));
+        assert!(resilience.contains("retries: 2,"), "{resilience}");
+    }
+
+    #[test]
     fn an_unknown_database_scheme_is_named() {
-        let err =
-            Config::from_args(args(&["--sandbox", "--database-url", "mysql://x"])).unwrap_err();
+        let err = Config::from_args(valid(&["--database-url", "mysql://x"])).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
     }
 
     #[test]
     fn debug_output_hides_the_key_and_database_url() {
-        let config = Config::from_args(args(&[
-            "--sandbox",
-            "--app-key",
-            "supersecretkey",
-            "--database-url",
-            "postgres://u:pw@h/db",
-        ]))
+        let config = Config::from_args(ServeArgs {
+            app_key: Some("supersecretkey".into()),
+            ..valid(&["--database-url", "postgres://u:pw@h/db"])
+        })
         .expect("valid");
         let text = format!("{config:?}");
         assert!(!text.contains("supersecretkey"));
         assert!(!text.contains("pw@"));
+    }
+
+    /// `.env.example` lists every variable, commented out with its default where it has one.
+    #[test]
+    fn the_env_example_documents_every_variable_and_default() {
+        let example = include_str!("../../.env.example");
+        let mut commands = vec![Cli::command()];
+        let mut checked = 0;
+        while let Some(command) = commands.pop() {
+            commands.extend(command.get_subcommands().cloned());
+            for arg in command.get_arguments() {
+                let Some(env) = arg.get_env().and_then(|e| e.to_str()) else {
+                    continue;
+                };
+                let line = example
+                    .lines()
+                    .find_map(|l| l.trim_start_matches('#').strip_prefix(&format!("{env}=")));
+                let Some(value) = line else {
+                    panic!(".env.example does not mention {env}");
+                };
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .and_then(|d| d.to_str())
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        let (_, rest) = help.split_once("[default: ")?;
+                        Some(rest.split_once(']')?.0.to_owned())
+                    });
+                if let Some(default) = default {
+                    assert_eq!(value, default, "{env} in .env.example");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "{checked}");
     }
 }

@@ -1,49 +1,109 @@
 //! Settings for who may call roomgate and how much: JWT verification, rate limits, request
 //! time limits and CORS.
 
-use super::{ConfigError, given, number, problem};
+use super::ConfigError;
+use super::setting::{Number, Text, given};
 use crate::auth::JwtSettings;
 use clap::Args;
 use secrecy::SecretString;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+pub const JWT_HS256_SECRET: Text = Text {
+    env: "JWT_HS256_SECRET",
+    about: "Shared secret for HS256 JWTs (at least 32 characters)",
+    default: None,
+};
+pub const JWT_PUBLIC_KEY_FILE: Text = Text {
+    env: "JWT_PUBLIC_KEY_FILE",
+    about: "PEM file with the RS256 or ES256 public key of the identity provider",
+    default: None,
+};
+pub const JWT_JWKS_FILE: Text = Text {
+    env: "JWT_JWKS_FILE",
+    about: "A JWKS file with the identity provider's public keys",
+    default: None,
+};
+pub const JWT_JWKS_URL: Text = Text {
+    env: "JWT_JWKS_URL",
+    about: "A JWKS URL, fetched when a token names a key not yet known (at most once a minute)",
+    default: None,
+};
+pub const JWT_ISSUER: Text = Text {
+    env: "JWT_ISSUER",
+    about: "The `iss` JWTs must carry (required when JWTs are accepted)",
+    default: None,
+};
+pub const JWT_AUDIENCE: Text = Text {
+    env: "JWT_AUDIENCE",
+    about: "The `aud` JWTs must carry (required when JWTs are accepted)",
+    default: None,
+};
+pub const JWT_IDENTITY_CLAIM: Text = Text {
+    env: "JWT_IDENTITY_CLAIM",
+    about: "The claim that names the caller",
+    default: Some("sub"),
+};
+pub const JWT_LEEWAY_SECS: Number<u64> = Number {
+    env: "JWT_LEEWAY_SECS",
+    about: "Clock skew allowed on `exp` and `nbf`, in seconds",
+    default: 30,
+    min: 0,
+    max: 600,
+};
+pub const RATE_LIMIT_PER_MINUTE: Number<u32> = Number {
+    env: "RATE_LIMIT_PER_MINUTE",
+    about: "Requests per minute per caller (0 turns rate limiting off)",
+    default: 120,
+    min: 0,
+    max: 1_000_000,
+};
+pub const RATE_LIMIT_BURST: Number<u32> = Number {
+    env: "RATE_LIMIT_BURST",
+    about: "Requests a caller may make at once before the per-minute rate applies",
+    default: 30,
+    min: 1,
+    max: 1_000_000,
+};
+pub const REQUEST_TIMEOUT_SECS: Number<u64> = Number {
+    env: "REQUEST_TIMEOUT_SECS",
+    about: "Longest a request may take, in seconds",
+    default: 30,
+    min: 1,
+    max: 600,
+};
+pub const CORS_ALLOWED_ORIGINS: Text = Text {
+    env: "CORS_ALLOWED_ORIGINS",
+    about: "Comma-separated origins allowed to call the API from a browser (default: none)",
+    default: None,
+};
+
 /// Flags and variables for callers' authentication and abuse protection.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SecurityArgs {
-    /// Shared secret for HS256 JWTs.
-    #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true)]
+    #[arg(long, env = JWT_HS256_SECRET.env, help = JWT_HS256_SECRET.help(), hide_env_values = true)]
     pub jwt_hs256_secret: Option<String>,
-    /// PEM file with the RS256 or ES256 public key of the identity provider.
-    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    #[arg(long, env = JWT_PUBLIC_KEY_FILE.env, help = JWT_PUBLIC_KEY_FILE.help())]
     pub jwt_public_key_file: Option<String>,
-    /// A JWKS file with the identity provider's public keys.
-    #[arg(long, env = "JWT_JWKS_FILE")]
+    #[arg(long, env = JWT_JWKS_FILE.env, help = JWT_JWKS_FILE.help())]
     pub jwt_jwks_file: Option<String>,
-    /// A JWKS URL, fetched when a token names a key not yet known (at most once a minute).
-    #[arg(long, env = "JWT_JWKS_URL")]
+    #[arg(long, env = JWT_JWKS_URL.env, help = JWT_JWKS_URL.help())]
     pub jwt_jwks_url: Option<String>,
-    #[arg(long, env = "JWT_ISSUER")]
+    #[arg(long, env = JWT_ISSUER.env, help = JWT_ISSUER.help())]
     pub jwt_issuer: Option<String>,
-    #[arg(long, env = "JWT_AUDIENCE")]
+    #[arg(long, env = JWT_AUDIENCE.env, help = JWT_AUDIENCE.help())]
     pub jwt_audience: Option<String>,
-    /// The claim that names the caller (default `sub`).
-    #[arg(long, env = "JWT_IDENTITY_CLAIM")]
+    #[arg(long, env = JWT_IDENTITY_CLAIM.env, help = JWT_IDENTITY_CLAIM.help())]
     pub jwt_identity_claim: Option<String>,
-    /// Clock skew allowed on `exp` and `nbf`, in seconds (default 30).
-    #[arg(long, env = "JWT_LEEWAY_SECS")]
+    #[arg(long, env = JWT_LEEWAY_SECS.env, help = JWT_LEEWAY_SECS.help())]
     pub jwt_leeway_secs: Option<String>,
-    /// Requests per minute per caller (default 120; 0 turns rate limiting off).
-    #[arg(long, env = "RATE_LIMIT_PER_MINUTE")]
+    #[arg(long, env = RATE_LIMIT_PER_MINUTE.env, help = RATE_LIMIT_PER_MINUTE.help())]
     pub rate_limit_per_minute: Option<String>,
-    /// Requests a caller may make at once before the per-minute rate applies (default 30).
-    #[arg(long, env = "RATE_LIMIT_BURST")]
+    #[arg(long, env = RATE_LIMIT_BURST.env, help = RATE_LIMIT_BURST.help())]
     pub rate_limit_burst: Option<String>,
-    /// Longest a request may take, in seconds (default 30).
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS")]
+    #[arg(long, env = REQUEST_TIMEOUT_SECS.env, help = REQUEST_TIMEOUT_SECS.help())]
     pub request_timeout_secs: Option<String>,
-    /// Comma-separated origins allowed to call the API from a browser (default: none).
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS")]
+    #[arg(long, env = CORS_ALLOWED_ORIGINS.env, help = CORS_ALLOWED_ORIGINS.help())]
     pub cors_allowed_origins: Option<String>,
 }
 
@@ -64,23 +124,32 @@ pub struct Security {
     pub cors_origins: Vec<String>,
 }
 
+impl RateLimit {
+    /// `None` when `per_minute` is 0 (no limit).
+    fn new(per_minute: u32, burst: u32) -> Option<Self> {
+        Some(RateLimit {
+            per_minute: NonZeroU32::new(per_minute)?,
+            burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
+        })
+    }
+}
+
+/// The settings' defaults: no JWTs, no browser origins.
 impl Default for Security {
     fn default() -> Self {
         Self {
             jwt: None,
-            rate_limit: Some(RateLimit {
-                per_minute: NonZeroU32::new(120).unwrap_or(NonZeroU32::MIN),
-                burst: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
-            }),
-            request_timeout: Duration::from_secs(30),
+            rate_limit: RateLimit::new(RATE_LIMIT_PER_MINUTE.default, RATE_LIMIT_BURST.default),
+            request_timeout: REQUEST_TIMEOUT_SECS.default_seconds(),
             cors_origins: Vec::new(),
         }
     }
 }
 
-fn read_file(variable: &'static str, path: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| problem(variable, format!("cannot read '{path}': {e}")))
+/// A file named by `setting`, read whole.
+fn read_file(setting: &Text, path: String) -> Result<String, ConfigError> {
+    std::fs::read_to_string(&path)
+        .map_err(|e| setting.problem(format!("cannot read '{path}': {e}")))
 }
 
 fn origin(text: &str) -> Result<String, ConfigError> {
@@ -92,12 +161,9 @@ fn origin(text: &str) -> Result<String, ConfigError> {
         Some(host) if !host.is_empty() && !host.contains('/') && !host.contains('*') => {
             Ok(origin.to_ascii_lowercase())
         }
-        _ => Err(problem(
-            "CORS_ALLOWED_ORIGINS",
-            format!(
-                "'{origin}' is not an origin such as https://app.example.com (wildcards are not allowed)"
-            ),
-        )),
+        _ => Err(CORS_ALLOWED_ORIGINS.problem(format!(
+            "'{origin}' is not an origin such as https://app.example.com (wildcards are not allowed)"
+        ))),
     }
 }
 
@@ -105,66 +171,45 @@ impl SecurityArgs {
     /// Checks the settings. JWTs are accepted only when a key source is given, and then an
     /// issuer and an audience are required too.
     pub fn check(self) -> Result<Security, ConfigError> {
-        let defaults = Security::default();
-        let secret = given(self.jwt_hs256_secret);
+        let secret = JWT_HS256_SECRET.read(self.jwt_hs256_secret);
         if secret.as_ref().is_some_and(|s| s.len() < 32) {
-            return Err(problem(
-                "JWT_HS256_SECRET",
-                "must be at least 32 characters",
-            ));
+            return Err(JWT_HS256_SECRET.problem("must be at least 32 characters"));
         }
-        let pem = given(self.jwt_public_key_file)
-            .map(|p| read_file("JWT_PUBLIC_KEY_FILE", &p))
+        let pem = JWT_PUBLIC_KEY_FILE
+            .read(self.jwt_public_key_file)
+            .map(|p| read_file(&JWT_PUBLIC_KEY_FILE, p))
             .transpose()?;
-        let jwks = given(self.jwt_jwks_file)
-            .map(|p| read_file("JWT_JWKS_FILE", &p))
+        let jwks = JWT_JWKS_FILE
+            .read(self.jwt_jwks_file)
+            .map(|p| read_file(&JWT_JWKS_FILE, p))
             .transpose()?;
-        let jwks_url = given(self.jwt_jwks_url);
+        let jwks_url = JWT_JWKS_URL.read(self.jwt_jwks_url);
         if let Some(url) = &jwks_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            return Err(problem(
-                "JWT_JWKS_URL",
-                format!("must be an http(s) URL, got '{url}'"),
-            ));
+            return Err(JWT_JWKS_URL.problem(format!("must be an http(s) URL, got '{url}'")));
         }
         let jwt = if secret.is_none() && pem.is_none() && jwks.is_none() && jwks_url.is_none() {
             None
         } else {
-            let required = |variable: &'static str, value: Option<String>| {
-                given(value).ok_or_else(|| problem(variable, "is required when JWTs are accepted"))
-            };
+            let when = "when JWTs are accepted";
             Some(JwtSettings {
                 hs256_secret: secret.map(SecretString::from),
                 public_key_pem: pem,
                 jwks,
                 jwks_url,
-                issuer: required("JWT_ISSUER", self.jwt_issuer)?,
-                audience: required("JWT_AUDIENCE", self.jwt_audience)?,
-                identity_claim: given(self.jwt_identity_claim).unwrap_or_else(|| "sub".into()),
-                leeway_secs: number::<u64>("JWT_LEEWAY_SECS", self.jwt_leeway_secs, 30, 0, 600)?,
+                issuer: JWT_ISSUER.required(self.jwt_issuer, when)?,
+                audience: JWT_AUDIENCE.required(self.jwt_audience, when)?,
+                identity_claim: JWT_IDENTITY_CLAIM
+                    .read(self.jwt_identity_claim)
+                    .unwrap_or_default(),
+                leeway_secs: JWT_LEEWAY_SECS.read(self.jwt_leeway_secs)?,
             })
         };
-        let default_limit = defaults.rate_limit.map_or(120, |l| l.per_minute.get());
-        let per_minute = number(
-            "RATE_LIMIT_PER_MINUTE",
-            self.rate_limit_per_minute,
-            default_limit,
-            0,
-            1_000_000,
-        )?;
-        let burst = number("RATE_LIMIT_BURST", self.rate_limit_burst, 30, 1, 1_000_000)?;
-        let rate_limit = NonZeroU32::new(per_minute).map(|per_minute| RateLimit {
-            per_minute,
-            burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
-        });
-        let timeout = number::<u64>(
-            "REQUEST_TIMEOUT_SECS",
-            self.request_timeout_secs,
-            30,
-            1,
-            600,
-        )?;
+        let rate_limit = RateLimit::new(
+            RATE_LIMIT_PER_MINUTE.read(self.rate_limit_per_minute)?,
+            RATE_LIMIT_BURST.read(self.rate_limit_burst)?,
+        );
         let cors_origins = given(self.cors_allowed_origins)
             .map(|list| {
                 list.split(',')
@@ -177,7 +222,7 @@ impl SecurityArgs {
         Ok(Security {
             jwt,
             rate_limit,
-            request_timeout: Duration::from_secs(timeout),
+            request_timeout: REQUEST_TIMEOUT_SECS.seconds(self.request_timeout_secs)?,
             cors_origins,
         })
     }

@@ -5,7 +5,8 @@ use super::EnableXError;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Retry and circuit-breaker settings.
+/// Retry and circuit-breaker settings. `Policy::default()` is implemented in `config`, next to
+/// the `ENABLEX_*` settings whose defaults it takes.
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// Extra attempts for calls that are safe to repeat (never a create).
@@ -21,15 +22,17 @@ pub struct Policy {
     pub breaker_cooldown: Duration,
 }
 
-impl Default for Policy {
-    fn default() -> Self {
+impl Policy {
+    /// A policy with these limits and the client's own backoff: 100 ms doubling up to 2 s, and
+    /// no waiting for a `Retry-After` longer than 5 s.
+    pub const fn new(retries: u32, breaker_threshold: u32, breaker_cooldown: Duration) -> Self {
         Self {
-            retries: 2,
+            retries,
             base_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
             max_retry_after: Duration::from_secs(5),
-            breaker_threshold: 5,
-            breaker_cooldown: Duration::from_secs(30),
+            breaker_threshold,
+            breaker_cooldown,
         }
     }
 }
@@ -227,7 +230,7 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded_and_honours_retry_after() {
-        let policy = Policy::default();
+        let policy = Policy::new(2, 5, Duration::from_secs(30));
         for attempt in 1..10 {
             let wait = backoff(&policy, attempt, &EnableXError::Timeout).expect("wait");
             assert!(wait <= policy.max_backoff);

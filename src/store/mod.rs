@@ -31,20 +31,12 @@ pub use crate::meetings::MeetingStore;
 /// A shared handle to the configured store.
 pub type Store = Arc<SqlStore>;
 
-/// Pool settings shared by both backends.
+/// Pool settings shared by both backends. `PoolOptions::default()` is implemented in
+/// `config`, next to the `DATABASE_*` settings whose defaults it takes.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 /// Opens the store named by `url` (`postgres://`, `postgresql://` or `sqlite:`) and runs its

@@ -1,4 +1,6 @@
-//! End-to-end tests: roomgate over real HTTP, a real database and the sandbox as EnableX.
+//! End-to-end tests: roomgate over real HTTP, a real database and the sandbox as EnableX (so
+//! they need the `sandbox` cargo feature, on by default).
+#![cfg(feature = "sandbox")]
 
 mod auth;
 mod changes;
