@@ -148,11 +148,23 @@ pub fn jobs_for(config: &Config, store: &Store, enablex: &EnableXClient) -> jobs
 /// and prints it once to standard output (not to the log), so the README's examples work.
 async fn announce_access(config: &Config, store: &Store) -> Result<(), RunError> {
     use auth::KeyStore;
-    let live_keys = store.count_live_keys().await?;
+    let live_keys = store.count_live_keys(meetings::now()).await?;
     if config.sandbox && live_keys == 0 {
-        let key = auth::keys::generate("sandbox-admin", true, meetings::now())
-            .map_err(RunError::Config)?;
-        store.insert_key(&key.record).await?;
+        // Names are never reused: after a revoked dev key, the next is sandbox-admin-2, ...
+        let mut n = 1;
+        let key = loop {
+            let name = match n {
+                1 => "sandbox-admin".to_owned(),
+                n => format!("sandbox-admin-{n}"),
+            };
+            let key =
+                auth::keys::generate(&name, true, meetings::now()).map_err(RunError::Config)?;
+            match store.insert_key(&key.record).await {
+                Err(StoreError::Conflict(_)) if n < 100 => n += 1,
+                Err(err) => return Err(err.into()),
+                Ok(()) => break key,
+            }
+        };
         println!(
             "roomgate sandbox: admin API key (shown once, stored hashed):\n  export ROOMGATE_API_KEY={}",
             key.text
@@ -210,7 +222,8 @@ pub async fn build_state(config: &Config) -> Result<(http::AppState, Store), Run
         .collect();
     let state = http::AppState {
         auth: Authenticator::new(store.clone(), jwt),
-        service: Service::new(store.clone(), client, urls),
+        service: Service::new(store.clone(), client, urls)
+            .withholding_moderator_urls(!config.security.moderator_url_in_answers),
         limiter,
         default_plan: config.embed_plan,
         request_timeout: config.security.request_timeout,

@@ -36,7 +36,7 @@ pub async fn keys_command(
             let key = keys::generate(&name, admin, now())?;
             store.insert_key(&key.record).await.map_err(|e| match e {
                 StoreError::Conflict(_) => format!(
-                    "a live key named '{name}' exists already; revoke it first or pick another name"
+                    "a key named '{name}' exists already (or did: names are never reused); pick another name, or `roomgate keys rotate {name}` for a new secret of the same identity"
                 ),
                 other => format!("database: {other}"),
             })?;
@@ -78,6 +78,25 @@ pub async fn keys_command(
                     .map_err(io)?;
                 }
             }
+        }
+        KeysCommand::Rotate { name, grace_secs } => {
+            let at = now();
+            // The new key's admin rights are copied from the live key it replaces.
+            let key = keys::generate(&name, false, at)?;
+            let until = at + chrono::Duration::seconds(i64::from(grace_secs));
+            if !store
+                .rotate_key(&key.record, until, at)
+                .await
+                .map_err(|e| format!("database: {e}"))?
+            {
+                return Err(format!("no live key is named '{name}'; nothing to rotate"));
+            }
+            writeln!(out, "{}", key.text).map_err(io)?;
+            eprintln!(
+                "rotated '{name}': new key id {} (shown only this once); the old key works until {}",
+                key.record.id,
+                until.to_rfc3339()
+            );
         }
         KeysCommand::Revoke { name } => {
             if !store
@@ -205,10 +224,20 @@ pub async fn meetings_command(
                 .await
                 .map_err(|e| format!("database: {e}"))?
                 .ok_or_else(|| format!("no meeting has the id {id}"))?;
-            let value = meeting_json(&meeting, now());
+            let grants = store
+                .grants(id)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            let mut value = meeting_json(&meeting, now());
             if json {
+                value["moderator_grants"] = grants
+                    .iter()
+                    .map(|g| json!({"caller": g.caller, "what": g.what.as_str(), "at": g.at}))
+                    .collect();
                 writeln!(out, "{value}").map_err(io)?;
-            } else if let Value::Object(fields) = value {
+                return Ok(());
+            }
+            if let Value::Object(fields) = value {
                 for (key, field) in fields {
                     let text = match field {
                         Value::String(s) => s,
@@ -217,6 +246,11 @@ pub async fn meetings_command(
                     };
                     writeln!(out, "{key:<17} {text}").map_err(io)?;
                 }
+            }
+            writeln!(out, "moderator access handed out: {}", grants.len()).map_err(io)?;
+            for g in &grants {
+                writeln!(out, "  {}  {:<5}  {}", g.at.to_rfc3339(), g.what, g.caller)
+                    .map_err(io)?;
             }
         }
     }

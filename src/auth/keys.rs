@@ -23,6 +23,13 @@ pub struct KeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl KeyRecord {
+    /// Not revoked, or revoked only from a later time (a rotation's grace period).
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none_or(|at| at > now)
+    }
+}
+
 /// A key as made: the full text to hand out once, and its record to store.
 pub struct NewKey {
     pub text: String,

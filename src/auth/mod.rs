@@ -29,16 +29,25 @@ pub enum AuthError {
 /// How API keys are stored.
 #[async_trait::async_trait]
 pub trait KeyStore: Send + Sync + 'static {
-    /// Stores a new API key; a live key with the same name is a `Conflict`.
+    /// Stores a key under a new name; a name any key ever had is a `Conflict`.
     async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Stores `key` as the next key of its name, with the admin rights of the name's live key,
+    /// and schedules every other live key of that name to be revoked at `old_until`. False
+    /// (and nothing stored) when no key of that name is live at `now`.
+    async fn rotate_key(
+        &self,
+        key: &KeyRecord,
+        old_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// The key with this public id, revoked or not.
     async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     /// Every key, oldest first.
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Revokes the live key named `name`; false if there is none.
+    /// Revokes every key named `name` live at `at`; false if there is none.
     async fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// How many keys are live.
-    async fn count_live_keys(&self) -> Result<i64, StoreError>;
+    /// How many keys are live at `now`.
+    async fn count_live_keys(&self, now: DateTime<Utc>) -> Result<i64, StoreError>;
 }
 
 /// Turns bearer credentials into a [`Caller`]. Cheap to clone.
@@ -60,7 +69,9 @@ impl Authenticator {
             let (id, secret) = keys::parse(bearer).ok_or(AuthError::BadKey)?;
             let record = self.store.find_key(id).await?;
             return match record {
-                Some(record) if record.revoked_at.is_none() && keys::matches(&record, secret) => {
+                Some(record)
+                    if record.is_live(crate::meetings::now()) && keys::matches(&record, secret) =>
+                {
                     Ok(Caller::for_key(&record.name, record.admin))
                 }
                 _ => {

@@ -101,7 +101,8 @@ pub enum MeetingsCommand {
 /// `roomgate keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Make a key and print it once; only its hash is stored.
+    /// Make a key and print it once; only its hash is stored. A name is never reused: a new
+    /// secret for an existing name is `rotate`.
     Create {
         #[arg(long)]
         name: String,
@@ -114,8 +115,16 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke the live key with this name.
+    /// Revoke every live key with this name (the name stays taken).
     Revoke { name: String },
+    /// Issue a new secret for the same identity (its meetings and admin rights); the old key
+    /// keeps working for the grace period, then is revoked.
+    Rotate {
+        name: String,
+        /// Seconds the old key keeps working (0 revokes it at once).
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u32,
+    },
 }
 
 /// Run only the EnableX sandbox, for tests, benchmarks and front-end work.

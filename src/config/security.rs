@@ -2,7 +2,7 @@
 //! time limits and CORS.
 
 use super::ConfigError;
-use super::setting::{Number, Text, given};
+use super::setting::{Flag, Number, Text, given};
 use crate::auth::JwtSettings;
 use clap::Args;
 use secrecy::SecretString;
@@ -78,6 +78,12 @@ pub const CORS_ALLOWED_ORIGINS: Text = Text {
     default: None,
 };
 
+pub const MODERATOR_URL_IN_ANSWERS: Flag = Flag {
+    env: "MODERATOR_URL_IN_ANSWERS",
+    about: "Give a meeting's owner its moderator_url in create, read and list answers; false hands out moderator access only through POST /meetings/{id}/links",
+    default: true,
+};
+
 /// Flags and variables for callers' authentication and abuse protection.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SecurityArgs {
@@ -105,6 +111,8 @@ pub struct SecurityArgs {
     pub request_timeout_secs: Option<String>,
     #[arg(long, env = CORS_ALLOWED_ORIGINS.env, help = CORS_ALLOWED_ORIGINS.help())]
     pub cors_allowed_origins: Option<String>,
+    #[arg(long, env = MODERATOR_URL_IN_ANSWERS.env, help = MODERATOR_URL_IN_ANSWERS.help())]
+    pub moderator_url_in_answers: Option<String>,
 }
 
 /// Per-caller rate limit.
@@ -122,6 +130,8 @@ pub struct Security {
     pub rate_limit: Option<RateLimit>,
     pub request_timeout: Duration,
     pub cors_origins: Vec<String>,
+    /// Whether answers carry the owner's moderator URL.
+    pub moderator_url_in_answers: bool,
 }
 
 impl RateLimit {
@@ -142,6 +152,7 @@ impl Default for Security {
             rate_limit: RateLimit::new(RATE_LIMIT_PER_MINUTE.default, RATE_LIMIT_BURST.default),
             request_timeout: REQUEST_TIMEOUT_SECS.default_seconds(),
             cors_origins: Vec::new(),
+            moderator_url_in_answers: MODERATOR_URL_IN_ANSWERS.default,
         }
     }
 }
@@ -224,6 +235,8 @@ impl SecurityArgs {
             rate_limit,
             request_timeout: REQUEST_TIMEOUT_SECS.seconds(self.request_timeout_secs)?,
             cors_origins,
+            moderator_url_in_answers: MODERATOR_URL_IN_ANSWERS
+                .read(self.moderator_url_in_answers)?,
         })
     }
 }

@@ -4,15 +4,15 @@ use super::AppState;
 use super::docs;
 use super::error::ApiError;
 use super::extract::{ApiJson, meeting_id};
-use super::meetings::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REF_CHARS, MeetingView, time};
+use super::meetings::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_REF_CHARS};
 use super::settings::{SettingsBody, choice, optional_text};
+use super::views::{MeetingView, time};
 use crate::meetings::{
     Caller, FieldError, Kind, LinkOptions, LinkRole, MeetingChange, Person, TokenRole,
     parse_instant,
 };
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -99,7 +99,7 @@ pub async fn update(
     let id = meeting_id(&id)?;
     let change = body.validate()?;
     let meeting = state.service.update(id, change, &caller).await?;
-    Ok(Json(MeetingView::new(&state, meeting, Utc::now(), &caller)))
+    Ok(Json(MeetingView::one(&state, meeting, &caller).await?))
 }
 
 /// `POST /meetings/{id}/links` body.
@@ -221,5 +221,48 @@ pub async fn token(
     Ok(Json(TokenView {
         token,
         expires_at: time(expires_at),
+    }))
+}
+
+/// One moderator URL, link or token handed out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantView {
+    /// Who it was handed to: `key:<name>` or `user:<subject>`.
+    caller: String,
+    /// `url` (in an answer), `link` (a personal moderator link) or `token` (an SDK token).
+    what: &'static str,
+    at: String,
+}
+
+/// The moderator access handed out for one meeting, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantList {
+    items: Vec<GrantView>,
+}
+
+/// `GET /meetings/{id}/moderator-grants`.
+#[utoipa::path(get, path = "/meetings/{id}/moderator-grants", tag = "meetings",
+    summary = "Every moderator URL, link and token handed out for a meeting (admins only)",
+    params(("id" = Uuid, Path, description = "The meeting's id")),
+    responses((status = 200, description = "The audit trail", body = GrantList),
+        (status = 401, response = docs::Unauthorized), (status = 404, response = docs::NotFound),
+        (status = 429, response = docs::RateLimited), (status = 503, response = docs::Unavailable)),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, err(Debug, level = "debug"))]
+pub async fn grants(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<GrantList>, ApiError> {
+    let grants = state.service.grants(meeting_id(&id)?, &caller).await?;
+    Ok(Json(GrantList {
+        items: grants
+            .into_iter()
+            .map(|g| GrantView {
+                caller: g.caller,
+                what: g.what.as_str(),
+                at: time(g.at),
+            })
+            .collect(),
     }))
 }

@@ -5,7 +5,8 @@ use super::docs;
 use super::error::ApiError;
 use super::extract::{ApiQuery, HashedJson, meeting_id};
 use super::idempotency;
-use super::settings::{SettingsBody, SettingsView, choice, optional_text};
+use super::settings::{SettingsBody, choice, optional_text};
+use super::views::MeetingView;
 use crate::meetings::{
     Caller, EmbedPlan, FieldError, Idempotent, Kind, ListFilter, Meeting, NewMeeting, Schedule,
     Settings, Status, parse_instant,
@@ -17,7 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -52,61 +53,6 @@ pub struct CreateMeeting {
     /// `lite` or `premium` (default `EMBED_PLAN`).
     embed: Option<String>,
     settings: Option<SettingsBody>,
-}
-
-/// A meeting as every endpoint returns it.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = docs::meeting_example)]
-pub struct MeetingView {
-    id: Uuid,
-    room_id: Option<String>,
-    kind: &'static str,
-    name: String,
-    description: Option<String>,
-    owner_ref: String,
-    embed: &'static str,
-    starts_at: Option<String>,
-    ends_at: Option<String>,
-    joinable_from: Option<String>,
-    duration_minutes: Option<u32>,
-    settings: SettingsView,
-    status: &'static str,
-    participant_url: Option<String>,
-    moderator_url: Option<String>,
-    created_at: String,
-    deleted_at: Option<String>,
-}
-
-pub(super) fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-impl MeetingView {
-    /// The meeting as `caller` may see it: the moderator URL only for its owner.
-    pub(super) fn new(state: &AppState, m: Meeting, now: DateTime<Utc>, caller: &Caller) -> Self {
-        let urls = state.service.urls();
-        let room = m.room_id.as_deref();
-        let owner = caller.owns(&m);
-        Self {
-            id: m.id,
-            participant_url: room.map(|r| urls.participant(m.embed, r)),
-            moderator_url: room.filter(|_| owner).map(|r| urls.moderator(m.embed, r)),
-            room_id: m.room_id.clone(),
-            kind: m.kind.as_str(),
-            status: m.status(now).as_str(),
-            embed: m.embed.as_str(),
-            starts_at: m.schedule.map(|s| time(s.starts_at())),
-            ends_at: m.schedule.map(|s| time(s.ends_at())),
-            joinable_from: m.schedule.map(|s| time(s.joinable_from())),
-            duration_minutes: m.schedule.map(|s| s.duration_minutes()),
-            created_at: time(m.created_at),
-            deleted_at: m.deleted_at.map(time),
-            name: m.name,
-            description: m.description,
-            owner_ref: m.owner_ref,
-            settings: SettingsView::from(&m.settings),
-        }
-    }
 }
 
 impl CreateMeeting {
@@ -205,7 +151,7 @@ pub async fn create(
     let new = body.validate(state.default_plan, Utc::now(), &caller)?;
     let Some(key) = key else {
         let meeting = state.service.create(Uuid::now_v7(), new).await?;
-        return Ok(created(&state, meeting, &caller));
+        return created(&state, meeting, &caller).await;
     };
     let ttl = state.idempotency_ttl;
     let outcome = state
@@ -218,22 +164,26 @@ pub async fn create(
             body,
             meeting_id,
         } => return Ok(idempotency::replay(status, body, meeting_id)),
-        Idempotent::Created(meeting) => created(&state, meeting, &caller),
+        Idempotent::Created(meeting) => created(&state, meeting, &caller).await?,
         Idempotent::Refused(err) => ApiError::from(err).into_response(),
     };
     idempotency::remember(&state, &caller, &key, response).await
 }
 
 /// `201 Created` with the meeting and its `Location`.
-pub(super) fn created(state: &AppState, meeting: Meeting, caller: &Caller) -> Response {
+async fn created(
+    state: &AppState,
+    meeting: Meeting,
+    caller: &Caller,
+) -> Result<Response, ApiError> {
     let location = format!("/meetings/{}", meeting.id);
-    let view = MeetingView::new(state, meeting, Utc::now(), caller);
-    (
+    let view = MeetingView::one(state, meeting, caller).await?;
+    Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(view),
     )
-        .into_response()
+        .into_response())
 }
 
 /// `GET /meetings/{id}`.
@@ -250,7 +200,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<MeetingView>, ApiError> {
     let meeting = state.service.get(meeting_id(&id)?, &caller).await?;
-    Ok(Json(MeetingView::new(&state, meeting, Utc::now(), &caller)))
+    Ok(Json(MeetingView::one(&state, meeting, &caller).await?))
 }
 
 /// `GET /meetings` query.
@@ -352,13 +302,8 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<MeetingPage>, ApiError> {
     let page = state.service.list(query.validate(&caller)?).await?;
-    let now = Utc::now();
     Ok(Json(MeetingPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|m| MeetingView::new(&state, m, now, &caller))
-            .collect(),
+        items: MeetingView::all(&state, page.items, &caller).await?,
         next_cursor: page.next.map(encode_cursor),
     }))
 }

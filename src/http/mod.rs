@@ -8,6 +8,7 @@ mod extract;
 mod idempotency;
 mod meetings;
 mod settings;
+mod views;
 
 pub use auth::Limiter;
 pub use error::ApiError;
@@ -78,6 +79,7 @@ pub fn routes(state: AppState) -> OpenApiRouter {
         ))
         .routes(routes!(changes::link))
         .routes(routes!(changes::token))
+        .routes(routes!(changes::grants))
         .route_layer(from_fn_with_state(state.clone(), auth::require_caller));
     let operations = OpenApiRouter::new()
         .routes(routes!(healthz))

@@ -1,7 +1,13 @@
 //! Changing a meeting after creation: what may change, and when.
 
-use super::{FieldError, Kind, Meeting, Schedule, SettingsInput, State};
-use chrono::{DateTime, Utc};
+use super::{
+    Caller, FieldError, Kind, Meeting, MeetingError, MeetingStore, Schedule, Service,
+    SettingsInput, State, StoreError, now,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use std::sync::Arc;
+use uuid::Uuid;
 
 /// A requested change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +106,123 @@ impl Meeting {
             _ => Err(ChangeError::Invalid(errors)),
         }
     }
+}
+
+impl Service {
+    /// Changes a meeting: EnableX first (a repeated PATCH is harmless), then the row, guarded
+    /// against a concurrent change by the row's `updated_at`.
+    #[tracing::instrument(skip(self, change, caller))]
+    pub async fn update(
+        &self,
+        id: Uuid,
+        change: MeetingChange,
+        caller: &Caller,
+    ) -> Result<Meeting, MeetingError> {
+        let conflict = || {
+            MeetingError::Conflict(
+                "the meeting was changed at the same time; read it again and retry".into(),
+            )
+        };
+        let current = self.get(id, caller).await?;
+        let mut changed = current.changed(change, now())?;
+        // Hold the row before EnableX hears of the change: a concurrent change loses here,
+        // before it reaches EnableX, so EnableX and the record never disagree.
+        let hold = ChangeHold::take(self.store.clone(), &current).await?;
+        let Some(hold) = hold else {
+            return Err(conflict());
+        };
+        if let Some(room_id) = &current.room_id {
+            self.enablex
+                .update_room(room_id, &room_patch(&changed))
+                .await?;
+        }
+        changed.updated_at = now();
+        let updated = self
+            .store
+            .update(&changed, current.updated_at, hold.token)
+            .await?;
+        if updated.is_some() {
+            hold.written();
+        }
+        updated.ok_or_else(conflict)
+    }
+}
+
+/// How long a change may hold its meeting before another may take it: longer than any EnableX
+/// call with its retries, short enough that a holder that died does not block for long.
+const CHANGE_HOLD: Duration = Duration::minutes(2);
+
+/// A meeting held for one change. Dropped before the change is written (EnableX failed, or the
+/// request was cut off), it lets go of the meeting.
+struct ChangeHold {
+    store: Arc<dyn MeetingStore>,
+    id: Uuid,
+    token: Uuid,
+    written: bool,
+}
+
+impl ChangeHold {
+    async fn take(
+        store: Arc<dyn MeetingStore>,
+        meeting: &Meeting,
+    ) -> Result<Option<Self>, StoreError> {
+        let token = Uuid::new_v4();
+        let at = now();
+        let held = store
+            .hold_for_change(meeting.id, meeting.updated_at, token, at + CHANGE_HOLD, at)
+            .await?;
+        Ok(held.then_some(Self {
+            store,
+            id: meeting.id,
+            token,
+            written: false,
+        }))
+    }
+
+    /// The change was written, which let go of the hold.
+    fn written(mut self) {
+        self.written = true;
+    }
+}
+
+impl Drop for ChangeHold {
+    fn drop(&mut self) {
+        if self.written {
+            return;
+        }
+        let (store, id, token) = (self.store.clone(), self.id, self.token);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = store.release_change(id, token).await {
+                    tracing::warn!(meeting_id = %id, error = %err, "could not let go of a change hold; it lapses by itself");
+                }
+            });
+        }
+    }
+}
+
+/// The EnableX PATCH body for a changed meeting: everything EnableX lets change.
+fn room_patch(m: &Meeting) -> serde_json::Value {
+    let s = &m.settings;
+    let mut settings = json!({
+        "description": m.description.clone().unwrap_or_default(),
+        "moderators": s.moderators,
+        "participants": s.participants,
+        "quality": s.quality.as_str(),
+        "max_active_talkers": s.max_active_talkers,
+        "screen_share": s.screen_share,
+        "canvas": s.canvas,
+        "abwd": s.abwd,
+        "auto_recording": s.auto_recording,
+        "knock": s.knock,
+        "wait_for_moderator": s.wait_for_moderator,
+        "media_zone": s.media_zone.as_str(),
+    });
+    if let Some(schedule) = m.schedule {
+        settings["scheduled_time"] = json!(schedule.enablex_time());
+        settings["duration"] = json!(schedule.duration_minutes());
+    }
+    json!({ "name": m.name, "settings": settings })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The domain: what a meeting is, its kinds, schedule and lifecycle, and the service that
 //! creates rooms at EnableX and keeps the record. Knows nothing of HTTP.
 
+mod access;
 mod change;
 mod idempotency;
 mod schedule;
@@ -9,12 +10,13 @@ mod settings;
 mod store;
 mod urls;
 
+pub use access::Person;
 pub use change::{ChangeError, MeetingChange};
 pub use idempotency::Idempotent;
 pub use schedule::{
     JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, MAX_INSTANT, MIN_INSTANT, Schedule, parse_instant,
 };
-pub use service::{MeetingError, Person, Service};
+pub use service::{MeetingError, Service, TOKEN_LIFETIME_MINUTES};
 pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
 pub use store::{MeetingStore, StoreError};
 pub use urls::{EmbedUrls, LinkOptions, moderator_hash};
@@ -135,6 +137,21 @@ text_enum!(
     /// What an SDK token lets its holder do in the room.
     TokenRole { Participant => "participant", Moderator => "moderator", Viewer => "viewer" }
 );
+
+text_enum!(
+    /// How moderator access was handed out.
+    GrantKind { Url => "url", Link => "link", Token => "token" }
+);
+
+/// One moderator URL, link or token handed out: the audit trail of moderator access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeratorGrant {
+    pub meeting_id: Uuid,
+    /// The [`Caller::identity`] it was handed to.
+    pub caller: String,
+    pub what: GrantKind,
+    pub at: DateTime<Utc>,
+}
 
 /// Who is calling, as far as meetings care.
 #[derive(Debug, Clone, PartialEq, Eq)]

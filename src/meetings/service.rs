@@ -1,14 +1,10 @@
 //! The meetings service: the one place that orders writes to the store and calls to EnableX.
 
 use super::{
-    Caller, ChangeError, EmbedUrls, FieldError, Kind, LinkOptions, LinkRole, ListFilter, Meeting,
-    MeetingChange, MeetingStore, NewMeeting, Page, State, Status, StoreError, TokenRole, now,
+    Caller, ChangeError, EmbedUrls, FieldError, Kind, ListFilter, Meeting, MeetingStore,
+    NewMeeting, Page, State, Status, StoreError, now,
 };
-use crate::enablex::{
-    CreateRoom, EnableXClient, EnableXError, RoomData, RoomSettings, Sip, TokenRequest,
-};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use serde_json::json;
+use crate::enablex::{CreateRoom, EnableXClient, EnableXError, RoomData, RoomSettings, Sip};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -39,8 +35,10 @@ pub enum MeetingError {
 #[derive(Clone)]
 pub struct Service {
     pub(super) store: Arc<dyn MeetingStore>,
-    enablex: EnableXClient,
-    urls: EmbedUrls,
+    pub(super) enablex: EnableXClient,
+    pub(super) urls: EmbedUrls,
+    /// Whether create, read and list answers carry the owner's moderator URL.
+    pub(super) moderator_urls_in_answers: bool,
 }
 
 impl Service {
@@ -49,7 +47,15 @@ impl Service {
             store,
             enablex,
             urls,
+            moderator_urls_in_answers: true,
         }
+    }
+
+    /// Leaves `moderator_url` out of create, read and list answers, so moderator access is
+    /// handed out only on purpose, through personal moderator links.
+    pub fn withholding_moderator_urls(mut self, withhold: bool) -> Self {
+        self.moderator_urls_in_answers = !withhold;
+        self
     }
 
     /// Where embed links point.
@@ -193,94 +199,8 @@ impl From<ChangeError> for MeetingError {
 }
 
 impl Service {
-    /// Changes a meeting: EnableX first (a repeated PATCH is harmless), then the row, guarded
-    /// against a concurrent change by the row's `updated_at`.
-    #[tracing::instrument(skip(self, change, caller))]
-    pub async fn update(
-        &self,
-        id: Uuid,
-        change: MeetingChange,
-        caller: &Caller,
-    ) -> Result<Meeting, MeetingError> {
-        let conflict = || {
-            MeetingError::Conflict(
-                "the meeting was changed at the same time; read it again and retry".into(),
-            )
-        };
-        let current = self.get(id, caller).await?;
-        let mut changed = current.changed(change, now())?;
-        // Hold the row before EnableX hears of the change: a concurrent change loses here,
-        // before it reaches EnableX, so EnableX and the record never disagree.
-        let hold = ChangeHold::take(self.store.clone(), &current).await?;
-        let Some(hold) = hold else {
-            return Err(conflict());
-        };
-        if let Some(room_id) = &current.room_id {
-            self.enablex
-                .update_room(room_id, &room_patch(&changed))
-                .await?;
-        }
-        changed.updated_at = now();
-        let updated = self
-            .store
-            .update(&changed, current.updated_at, hold.token)
-            .await?;
-        if updated.is_some() {
-            hold.written();
-        }
-        updated.ok_or_else(conflict)
-    }
-
-    /// A personal embed link for one person. Moderator links only for the meeting's owner.
-    pub async fn link(
-        &self,
-        id: Uuid,
-        role: LinkRole,
-        options: &LinkOptions<'_>,
-        caller: &Caller,
-    ) -> Result<String, MeetingError> {
-        let meeting = self.get(id, caller).await?;
-        if role == LinkRole::Moderator {
-            only_owner(&meeting, caller)?;
-        }
-        let room_id = self.usable_room(&meeting)?;
-        Ok(self.urls.personal(meeting.embed, room_id, role, options))
-    }
-
-    /// An EnableX token for apps that use EnableX's SDK, valid 15 minutes; for a scheduled
-    /// meeting only once its room is open. Moderator tokens only for the meeting's owner.
-    #[tracing::instrument(skip(self, person, caller))]
-    pub async fn token(
-        &self,
-        id: Uuid,
-        role: TokenRole,
-        person: &Person,
-        caller: &Caller,
-    ) -> Result<(String, DateTime<Utc>), MeetingError> {
-        let meeting = self.get(id, caller).await?;
-        if role == TokenRole::Moderator {
-            only_owner(&meeting, caller)?;
-        }
-        let room_id = self.usable_room(&meeting)?;
-        if let (Status::Scheduled, Some(schedule)) = (meeting.status(now()), meeting.schedule) {
-            return Err(MeetingError::Conflict(format!(
-                "tokens for this meeting can be had from {}",
-                schedule
-                    .joinable_from()
-                    .to_rfc3339_opts(SecondsFormat::Secs, true)
-            )));
-        }
-        let request = TokenRequest {
-            name: person.name.clone(),
-            role: role.as_str().to_owned(),
-            user_ref: person.user_ref.clone(),
-        };
-        let token = self.enablex.create_token(room_id, &request).await?;
-        Ok((token, now() + Duration::minutes(TOKEN_LIFETIME_MINUTES)))
-    }
-
     /// The room of a meeting people can still join.
-    fn usable_room<'m>(&self, meeting: &'m Meeting) -> Result<&'m str, MeetingError> {
+    pub(super) fn usable_room<'m>(&self, meeting: &'m Meeting) -> Result<&'m str, MeetingError> {
         match (meeting.status(now()), meeting.room_id.as_deref()) {
             (Status::Deleted | Status::Ended, _) | (_, None) => Err(MeetingError::Conflict(
                 format!("the meeting is {}", meeting.status(now())),
@@ -288,101 +208,6 @@ impl Service {
             (_, Some(room_id)) => Ok(room_id),
         }
     }
-}
-
-/// How long a change may hold its meeting before another may take it: longer than any EnableX
-/// call with its retries, short enough that a holder that died does not block for long.
-const CHANGE_HOLD: Duration = Duration::minutes(2);
-
-/// A meeting held for one change. Dropped before the change is written (EnableX failed, or the
-/// request was cut off), it lets go of the meeting.
-struct ChangeHold {
-    store: Arc<dyn MeetingStore>,
-    id: Uuid,
-    token: Uuid,
-    written: bool,
-}
-
-impl ChangeHold {
-    async fn take(
-        store: Arc<dyn MeetingStore>,
-        meeting: &Meeting,
-    ) -> Result<Option<Self>, StoreError> {
-        let token = Uuid::new_v4();
-        let at = now();
-        let held = store
-            .hold_for_change(meeting.id, meeting.updated_at, token, at + CHANGE_HOLD, at)
-            .await?;
-        Ok(held.then_some(Self {
-            store,
-            id: meeting.id,
-            token,
-            written: false,
-        }))
-    }
-
-    /// The change was written, which let go of the hold.
-    fn written(mut self) {
-        self.written = true;
-    }
-}
-
-impl Drop for ChangeHold {
-    fn drop(&mut self) {
-        if self.written {
-            return;
-        }
-        let (store, id, token) = (self.store.clone(), self.id, self.token);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(err) = store.release_change(id, token).await {
-                    tracing::warn!(meeting_id = %id, error = %err, "could not let go of a change hold; it lapses by itself");
-                }
-            });
-        }
-    }
-}
-
-/// The person an SDK token is for, as EnableX reports them.
-#[derive(Debug, Clone)]
-pub struct Person {
-    pub name: String,
-    pub user_ref: String,
-}
-
-/// Moderator rights are the owner's alone, even among admins.
-fn only_owner(meeting: &Meeting, caller: &Caller) -> Result<(), MeetingError> {
-    if caller.owns(meeting) {
-        Ok(())
-    } else {
-        Err(MeetingError::Forbidden(
-            "only the meeting's owner can have moderator access".into(),
-        ))
-    }
-}
-
-/// The EnableX PATCH body for a changed meeting: everything EnableX lets change.
-fn room_patch(m: &Meeting) -> serde_json::Value {
-    let s = &m.settings;
-    let mut settings = json!({
-        "description": m.description.clone().unwrap_or_default(),
-        "moderators": s.moderators,
-        "participants": s.participants,
-        "quality": s.quality.as_str(),
-        "max_active_talkers": s.max_active_talkers,
-        "screen_share": s.screen_share,
-        "canvas": s.canvas,
-        "abwd": s.abwd,
-        "auto_recording": s.auto_recording,
-        "knock": s.knock,
-        "wait_for_moderator": s.wait_for_moderator,
-        "media_zone": s.media_zone.as_str(),
-    });
-    if let Some(schedule) = m.schedule {
-        settings["scheduled_time"] = json!(schedule.enablex_time());
-        settings["duration"] = json!(schedule.duration_minutes());
-    }
-    json!({ "name": m.name, "settings": settings })
 }
 
 /// The EnableX create body for a meeting.

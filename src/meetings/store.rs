@@ -1,7 +1,7 @@
 //! What the meetings service needs from storage. The trait lives here, with the domain that
 //! uses it; `crate::store` implements it for PostgreSQL and SQLite.
 
-use super::{IdempotencyRecord, ListFilter, Meeting};
+use super::{IdempotencyRecord, ListFilter, Meeting, ModeratorGrant};
 use crate::metrics::PoolStats;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -107,4 +107,9 @@ pub trait MeetingStore: Send + Sync + 'static {
         caller: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Records moderator access handed out.
+    async fn record_grants(&self, grants: &[ModeratorGrant]) -> Result<(), StoreError>;
+    /// The moderator access handed out for a meeting, oldest first.
+    async fn grants(&self, meeting_id: Uuid) -> Result<Vec<ModeratorGrant>, StoreError>;
 }

@@ -18,6 +18,10 @@ fn key(row: &dyn Cells) -> Result<KeyRecord, StoreError> {
     })
 }
 
+fn key_id(row: &dyn Cells) -> Result<String, StoreError> {
+    required("id", row.text("id")?)
+}
+
 fn count(row: &dyn Cells) -> Result<i64, StoreError> {
     required("count", row.int("count")?)
 }
@@ -25,20 +29,69 @@ fn count(row: &dyn Cells) -> Result<i64, StoreError> {
 #[async_trait::async_trait]
 impl KeyStore for SqlStore {
     async fn insert_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO api_keys (id, name, secret_hash, admin, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+        self.transaction(
             vec![
-                k.id.as_str().into(),
-                k.name.as_str().into(),
-                k.secret_hash.as_str().into(),
-                k.admin.into(),
-                k.created_at.into(),
-                k.revoked_at.into(),
+                (
+                    "INSERT INTO key_names (name, created_at) VALUES ($1, $2)",
+                    vec![k.name.as_str().into(), k.created_at.into()],
+                ),
+                (
+                    "INSERT INTO api_keys (id, name, secret_hash, admin, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    vec![
+                        k.id.as_str().into(),
+                        k.name.as_str().into(),
+                        k.secret_hash.as_str().into(),
+                        k.admin.into(),
+                        k.created_at.into(),
+                        k.revoked_at.into(),
+                    ],
+                ),
             ],
+            key,
         )
         .await?;
         Ok(())
+    }
+
+    async fn rotate_key(
+        &self,
+        k: &KeyRecord,
+        old_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let rotated = self
+            .transaction(
+                vec![
+                    (
+                        "INSERT INTO api_keys (id, name, secret_hash, admin, created_at, revoked_at) \
+                         SELECT $1, $2, $3, admin, $4, NULL FROM api_keys \
+                         WHERE name = $2 AND (revoked_at IS NULL OR revoked_at > $4) \
+                         ORDER BY created_at DESC LIMIT 1",
+                        vec![
+                            k.id.as_str().into(),
+                            k.name.as_str().into(),
+                            k.secret_hash.as_str().into(),
+                            now.into(),
+                        ],
+                    ),
+                    (
+                        "UPDATE api_keys SET revoked_at = \
+                         CASE WHEN revoked_at IS NULL OR revoked_at > $3 THEN $3 ELSE revoked_at END \
+                         WHERE name = $1 AND id <> $2 AND (revoked_at IS NULL OR revoked_at > $4) \
+                         AND EXISTS (SELECT 1 FROM api_keys WHERE id = $2) RETURNING id",
+                        vec![
+                            k.name.as_str().into(),
+                            k.id.as_str().into(),
+                            old_until.into(),
+                            now.into(),
+                        ],
+                    ),
+                ],
+                key_id,
+            )
+            .await?;
+        Ok(!rotated.is_empty())
     }
 
     async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -54,16 +107,18 @@ impl KeyStore for SqlStore {
     async fn revoke_key(&self, name: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let revoked = self
             .execute(
-                "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+                "UPDATE api_keys SET revoked_at = $2 \
+                 WHERE name = $1 AND (revoked_at IS NULL OR revoked_at > $2)",
                 vec![name.into(), at.into()],
             )
             .await?;
         Ok(revoked > 0)
     }
 
-    async fn count_live_keys(&self) -> Result<i64, StoreError> {
-        let sql = "SELECT count(*) AS count FROM api_keys WHERE revoked_at IS NULL";
-        let counted = self.fetch_one(sql, Vec::new(), count).await?;
+    async fn count_live_keys(&self, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let sql = "SELECT count(*) AS count FROM api_keys \
+                   WHERE revoked_at IS NULL OR revoked_at > $1";
+        let counted = self.fetch_one(sql, vec![now.into()], count).await?;
         Ok(counted.unwrap_or(0))
     }
 }

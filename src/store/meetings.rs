@@ -1,21 +1,19 @@
 //! Meetings and idempotency records: their SQL, written once, and their row readers.
 
+use super::idempotency::{IDEMPOTENCY_COLUMNS, idempotency_record};
+use super::settings::StoredSettings;
 use super::{Arg, Cells, SqlStore, Statement, StoreError, bad, required};
 use crate::meetings::{
-    IdempotencyRecord, ListFilter, Meeting, MeetingStore, Schedule, Settings, Status,
+    IdempotencyRecord, ListFilter, Meeting, MeetingStore, ModeratorGrant, Schedule, Status,
 };
 use crate::metrics::PoolStats;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The columns every meeting query reads, in this order.
 pub(super) const COLUMNS: &str = "id, room_id, kind, name, description, owner_ref, created_by, \
     embed, starts_at, duration_minutes, settings, state, failure, created_at, updated_at, \
     deleted_at, ended_at";
-
-const IDEMPOTENCY_COLUMNS: &str =
-    "caller, key, request_hash, meeting_id, status, body, created_at, expires_at";
 
 /// A meeting row as the domain wants it.
 pub(super) fn meeting(row: &dyn Cells) -> Result<Meeting, StoreError> {
@@ -57,80 +55,6 @@ fn choice<T: std::str::FromStr<Err: std::fmt::Display>>(
     required(column, row.text(column)?)?
         .parse()
         .map_err(|e| bad(column, e))
-}
-
-fn idempotency_record(row: &dyn Cells) -> Result<IdempotencyRecord, StoreError> {
-    let text = |column: &str| required(column, row.text(column)?);
-    Ok(IdempotencyRecord {
-        caller: text("caller")?,
-        key: text("key")?,
-        request_hash: text("request_hash")?,
-        meeting_id: row.id("meeting_id")?,
-        status: row.int("status")?.and_then(|s| u16::try_from(s).ok()),
-        body: row.text("body")?,
-        created_at: required("created_at", row.time("created_at")?)?,
-        expires_at: required("expires_at", row.time("expires_at")?)?,
-    })
-}
-
-/// A meeting's settings as stored: the JSON every row has held since the first migration.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredSettings {
-    mode: String,
-    moderators: u32,
-    participants: u32,
-    quality: String,
-    max_active_talkers: u32,
-    screen_share: bool,
-    canvas: bool,
-    abwd: bool,
-    auto_recording: bool,
-    wait_for_moderator: bool,
-    knock: bool,
-    media_zone: String,
-}
-
-impl StoredSettings {
-    fn from_domain(s: &Settings) -> serde_json::Value {
-        let stored = StoredSettings {
-            mode: s.mode.as_str().to_owned(),
-            moderators: s.moderators,
-            participants: s.participants,
-            quality: s.quality.as_str().to_owned(),
-            max_active_talkers: s.max_active_talkers,
-            screen_share: s.screen_share,
-            canvas: s.canvas,
-            abwd: s.abwd,
-            auto_recording: s.auto_recording,
-            wait_for_moderator: s.wait_for_moderator,
-            knock: s.knock,
-            media_zone: s.media_zone.as_str().to_owned(),
-        };
-        serde_json::to_value(stored).unwrap_or_default()
-    }
-
-    fn into_domain(self) -> Result<Settings, StoreError> {
-        Ok(Settings {
-            mode: self.mode.parse().map_err(|e| bad("settings.mode", e))?,
-            moderators: self.moderators,
-            participants: self.participants,
-            quality: self
-                .quality
-                .parse()
-                .map_err(|e| bad("settings.quality", e))?,
-            max_active_talkers: self.max_active_talkers,
-            screen_share: self.screen_share,
-            canvas: self.canvas,
-            abwd: self.abwd,
-            auto_recording: self.auto_recording,
-            wait_for_moderator: self.wait_for_moderator,
-            knock: self.knock,
-            media_zone: self
-                .media_zone
-                .parse()
-                .map_err(|e| bad("settings.media_zone", e))?,
-        })
-    }
 }
 
 /// The values of a meeting's schedule columns: start, end, joinable-from and duration.
@@ -313,53 +237,7 @@ impl MeetingStore for SqlStore {
         &self,
         r: &IdempotencyRecord,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let find = format!(
-            "SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE caller = $1 AND key = $2"
-        );
-        // A claim released between the insert and the read leaves no row: try again, a few
-        // times at most.
-        for _ in 0..5 {
-            let held = self
-                .transaction(
-                    vec![
-                        (
-                            "DELETE FROM idempotency_keys \
-                             WHERE caller = $1 AND key = $2 AND expires_at <= $3",
-                            vec![
-                                r.caller.as_str().into(),
-                                r.key.as_str().into(),
-                                r.created_at.into(),
-                            ],
-                        ),
-                        (
-                            "INSERT INTO idempotency_keys \
-                             (caller, key, request_hash, meeting_id, created_at, expires_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (caller, key) DO NOTHING",
-                            vec![
-                                r.caller.as_str().into(),
-                                r.key.as_str().into(),
-                                r.request_hash.as_str().into(),
-                                r.meeting_id.into(),
-                                r.created_at.into(),
-                                r.expires_at.into(),
-                            ],
-                        ),
-                        (&find, vec![r.caller.as_str().into(), r.key.as_str().into()]),
-                    ],
-                    idempotency_record,
-                )
-                .await?;
-            // Each request claims with a fresh meeting id: the row holds ours only if this call
-            // wrote it. No row means the holder was released in between: claim again.
-            match held.into_iter().next() {
-                Some(held) if held.meeting_id == r.meeting_id => return Ok(None),
-                Some(held) => return Ok(Some(held)),
-                None => continue,
-            }
-        }
-        Err(StoreError::Unavailable(
-            "the idempotency key is contended; retry shortly".into(),
-        ))
+        self.claim(r).await
     }
 
     async fn complete_idempotency(
@@ -408,6 +286,49 @@ impl MeetingStore for SqlStore {
         self.fetch_one(&sql, vec![caller.into(), key.into()], idempotency_record)
             .await
     }
+
+    async fn record_grants(&self, grants: &[ModeratorGrant]) -> Result<(), StoreError> {
+        if grants.is_empty() {
+            return Ok(());
+        }
+        let mut q = Statement::new(
+            "INSERT INTO moderator_grants (id, meeting_id, caller, what, at) VALUES ",
+        );
+        for (i, g) in grants.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(Uuid::now_v7())
+                .push(", ")
+                .bind(g.meeting_id)
+                .push(", ")
+                .bind(g.caller.as_str())
+                .push(", ")
+                .bind(g.what.as_str())
+                .push(", ")
+                .bind(g.at)
+                .push(")");
+        }
+        self.execute(&q.sql, q.args).await?;
+        Ok(())
+    }
+
+    async fn grants(&self, meeting_id: Uuid) -> Result<Vec<ModeratorGrant>, StoreError> {
+        self.fetch(
+            "SELECT meeting_id, caller, what, at FROM moderator_grants \
+             WHERE meeting_id = $1 ORDER BY at, id",
+            vec![meeting_id.into()],
+            grant,
+        )
+        .await
+    }
+}
+
+fn grant(row: &dyn Cells) -> Result<ModeratorGrant, StoreError> {
+    Ok(ModeratorGrant {
+        meeting_id: row.id("meeting_id")?,
+        caller: required("caller", row.text("caller")?)?,
+        what: choice(row, "what")?,
+        at: required("at", row.time("at")?)?,
+    })
 }
 
 /// The listing query: one status condition, the filters given, newest id first.

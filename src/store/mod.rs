@@ -5,13 +5,18 @@
 //! The traits implemented here belong to the modules that use them: [`MeetingStore`],
 //! [`KeyStore`] and [`JobStore`]. Nothing above this module writes SQL.
 
+mod args;
+mod idempotency;
 mod jobs;
 mod keys;
 mod meetings;
 mod postgres;
+mod settings;
 mod sqlite;
 
 pub use crate::meetings::StoreError;
+
+use args::{Arg, Statement};
 
 use crate::metrics::PoolStats;
 use chrono::{DateTime, Utc};
@@ -274,66 +279,6 @@ where
     Ok(rows)
 }
 
-/// A value bound to a `$n` placeholder. Each backend maps it to its own column type.
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Text(Option<String>),
-    Int(Option<i64>),
-    Bool(bool),
-    /// `uuid` in PostgreSQL, hyphenated text in SQLite.
-    Id(Uuid),
-    /// `timestamptz` in PostgreSQL, fixed-width UTC text in SQLite.
-    Time(Option<DateTime<Utc>>),
-    /// `jsonb` in PostgreSQL, JSON text in SQLite.
-    Json(serde_json::Value),
-}
-
-impl From<&str> for Arg {
-    fn from(text: &str) -> Self {
-        Arg::Text(Some(text.to_owned()))
-    }
-}
-impl From<String> for Arg {
-    fn from(text: String) -> Self {
-        Arg::Text(Some(text))
-    }
-}
-impl From<Option<String>> for Arg {
-    fn from(text: Option<String>) -> Self {
-        Arg::Text(text)
-    }
-}
-impl From<i64> for Arg {
-    fn from(n: i64) -> Self {
-        Arg::Int(Some(n))
-    }
-}
-impl From<Option<i64>> for Arg {
-    fn from(n: Option<i64>) -> Self {
-        Arg::Int(n)
-    }
-}
-impl From<bool> for Arg {
-    fn from(b: bool) -> Self {
-        Arg::Bool(b)
-    }
-}
-impl From<Uuid> for Arg {
-    fn from(id: Uuid) -> Self {
-        Arg::Id(id)
-    }
-}
-impl From<DateTime<Utc>> for Arg {
-    fn from(t: DateTime<Utc>) -> Self {
-        Arg::Time(Some(t))
-    }
-}
-impl From<Option<DateTime<Utc>>> for Arg {
-    fn from(t: Option<DateTime<Utc>>) -> Self {
-        Arg::Time(t)
-    }
-}
-
 /// Reads one row, whichever backend it came from.
 pub(crate) type Reader<T> = fn(&dyn Cells) -> Result<T, StoreError>;
 
@@ -357,33 +302,6 @@ fn required<T>(column: &str, value: Option<T>) -> Result<T, StoreError> {
 /// is at fault.
 fn bad(column: &str, why: impl std::fmt::Display) -> StoreError {
     StoreError::Other(format!("stored {column}: {why}"))
-}
-
-/// Builds a statement with `$n` placeholders and the values bound to them.
-#[derive(Debug, Default)]
-struct Statement {
-    sql: String,
-    args: Vec<Arg>,
-}
-
-impl Statement {
-    fn new(sql: impl Into<String>) -> Self {
-        Self {
-            sql: sql.into(),
-            args: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, sql: &str) -> &mut Self {
-        self.sql.push_str(sql);
-        self
-    }
-
-    fn bind(&mut self, arg: impl Into<Arg>) -> &mut Self {
-        self.args.push(arg.into());
-        self.sql.push_str(&format!("${}", self.args.len()));
-        self
-    }
 }
 
 impl From<sqlx::Error> for StoreError {

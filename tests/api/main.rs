@@ -2,6 +2,7 @@
 //! they need the `sandbox` cargo feature, on by default).
 #![cfg(feature = "sandbox")]
 
+mod access;
 mod auth;
 mod changes;
 mod cli;

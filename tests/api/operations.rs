@@ -90,6 +90,8 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
         "DELETE /meetings/{id}",
         "POST /meetings/{id}/links",
         "POST /meetings/{id}/tokens",
+        // Issue 9: the audit trail of moderator access, for admins.
+        "GET /meetings/{id}/moderator-grants",
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",
