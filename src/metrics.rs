@@ -15,6 +15,7 @@ pub const JOB_RUNS: &str = "roomgate_job_runs_total";
 pub const RECONCILED: &str = "roomgate_reconciled_meetings_total";
 pub const ORPHANED_ROOMS: &str = "roomgate_orphaned_rooms";
 pub const MEETINGS_ENDED: &str = "roomgate_meetings_ended_total";
+pub const OPEN_CONNECTIONS: &str = "roomgate_http_connections_open";
 
 /// Connection pool figures, sampled when metrics are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,6 +80,10 @@ pub fn handle() -> &'static PrometheusHandle {
         ] {
             metrics::describe_counter!(name, help);
         }
+        metrics::describe_gauge!(
+            OPEN_CONNECTIONS,
+            "HTTP connections open now (at most MAX_CONNECTIONS)"
+        );
         handle
     })
 }

@@ -1,5 +1,5 @@
 //! Settings for who may call roomgate and how much: JWT verification, rate limits, request
-//! time limits and CORS.
+//! time limits, connection limits and CORS.
 
 use super::{ConfigError, given, number, problem};
 use crate::auth::JwtSettings;
@@ -45,6 +45,13 @@ pub struct SecurityArgs {
     /// Comma-separated origins allowed to call the API from a browser (default: none).
     #[arg(long, env = "CORS_ALLOWED_ORIGINS")]
     pub cors_allowed_origins: Option<String>,
+    /// Longest a client may take to send a request's headers, and longest an idle
+    /// keep-alive connection stays open, in seconds (default 10).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<String>,
+    /// Most connections open at once; at the cap, new ones wait to be accepted (default 1024).
+    #[arg(long, env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<String>,
 }
 
 /// Per-caller rate limit.
@@ -62,6 +69,11 @@ pub struct Security {
     pub rate_limit: Option<RateLimit>,
     pub request_timeout: Duration,
     pub cors_origins: Vec<String>,
+    /// A connection that has not sent a whole request head this long after it opened, or
+    /// after its last answer, is closed.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
 }
 
 impl Default for Security {
@@ -74,6 +86,8 @@ impl Default for Security {
             }),
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
@@ -174,11 +188,27 @@ impl SecurityArgs {
             })
             .transpose()?
             .unwrap_or_default();
+        let header_read_timeout = number::<u64>(
+            "HEADER_READ_TIMEOUT_SECS",
+            self.header_read_timeout_secs,
+            defaults.header_read_timeout.as_secs(),
+            1,
+            600,
+        )?;
+        let max_connections = number(
+            "MAX_CONNECTIONS",
+            self.max_connections,
+            defaults.max_connections,
+            1,
+            1_000_000,
+        )?;
         Ok(Security {
             jwt,
             rate_limit,
             request_timeout: Duration::from_secs(timeout),
             cors_origins,
+            header_read_timeout: Duration::from_secs(header_read_timeout),
+            max_connections,
         })
     }
 }
@@ -193,6 +223,24 @@ mod tests {
         assert!(security.jwt.is_none());
         assert!(security.cors_origins.is_empty());
         assert_eq!(security.rate_limit.map(|l| l.per_minute.get()), Some(120));
+        assert_eq!(security.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(security.max_connections, 1024);
+    }
+
+    #[test]
+    fn connection_limits_are_checked() {
+        for (timeout, cap, variable) in [
+            ("0", "10", "HEADER_READ_TIMEOUT_SECS"),
+            ("5", "0", "MAX_CONNECTIONS"),
+            ("5", "many", "MAX_CONNECTIONS"),
+        ] {
+            let args = SecurityArgs {
+                header_read_timeout_secs: Some(timeout.into()),
+                max_connections: Some(cap.into()),
+                ..Default::default()
+            };
+            assert_eq!(args.check().map(drop).unwrap_err().variable, variable);
+        }
     }
 
     #[test]

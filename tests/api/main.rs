@@ -4,6 +4,7 @@ mod auth;
 mod changes;
 mod cli;
 mod common;
+mod connections;
 mod crash;
 mod lifecycle;
 mod operations;
