@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod connections;
 mod crash;
+mod identity;
 mod lifecycle;
 mod operations;
 mod ops;
