@@ -16,6 +16,7 @@ pub const RECONCILED: &str = "roomgate_reconciled_meetings_total";
 pub const ORPHANED_ROOMS: &str = "roomgate_orphaned_rooms";
 pub const MEETINGS_ENDED: &str = "roomgate_meetings_ended_total";
 pub const OPEN_CONNECTIONS: &str = "roomgate_http_connections_open";
+pub const AUTH_REFUSALS: &str = "roomgate_auth_refusals_total";
 
 /// Connection pool figures, sampled when metrics are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,6 +78,10 @@ pub fn handle() -> &'static PrometheusHandle {
                 "Upstream rooms no active meeting accounts for, at the last reconciler run",
             ),
             (MEETINGS_ENDED, "Meetings the sweeper marked ended"),
+            (
+                AUTH_REFUSALS,
+                "Requests refused by authentication, by reason (missing, bad_key, bad_token, no_verifier, limited)",
+            ),
         ] {
             metrics::describe_counter!(name, help);
         }

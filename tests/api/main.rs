@@ -1,5 +1,6 @@
 //! End-to-end tests: roomgate over real HTTP, a real database and the sandbox as EnableX.
 
+mod abuse;
 mod auth;
 mod changes;
 mod cli;
