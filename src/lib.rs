@@ -27,7 +27,6 @@ use meetings::StoreError;
 use meetings::{EmbedUrls, Service};
 use secrecy::ExposeSecret;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
@@ -106,25 +105,118 @@ pub async fn run(
             }
         });
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "roomgate listening");
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let limits = ConnectionLimits {
+        header_read_timeout: config.security.header_read_timeout,
+        max_connections: config.security.max_connections,
+        grace: config.shutdown_grace,
+    };
+    serve(listener, app, limits, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stop_tx.send(true);
-    });
-    let grace = config.shutdown_grace;
-    let deadline = async move {
-        wait_for_stop(stop_rx).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result?,
-        () = deadline => tracing::warn!(?grace, "shutdown grace period over; dropping open connections"),
-    }
+    })
+    .await;
     Ok(())
 }
 
+/// What `serve` allows a connection.
+struct ConnectionLimits {
+    /// Longest wait for a whole request head, on a new connection or an idle kept-alive one.
+    header_read_timeout: Duration,
+    /// Connections served at once; at the cap the next one waits in the listen queue.
+    max_connections: usize,
+    /// How long requests in flight get once `shutdown` completes.
+    grace: Duration,
+}
+
+/// The accept loop (`axum::serve` can set neither a header timeout nor a connection cap).
+/// Each connection holds a permit until it closes; at the cap nothing is accepted until one
+/// is free, so slow clients can neither exhaust file descriptors nor hold sockets for long.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let accept_errors = telemetry::Throttle::new(Duration::from_secs(1));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    accept_failed(&err, &accept_errors).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // What `into_make_service_with_connect_info` would give: the auth layer reads it.
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::http::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            });
+        let connection = graceful.watch(http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        ));
+        ::metrics::gauge!(metrics::OPEN_CONNECTIONS).increment(1.0);
+        tokio::spawn(async move {
+            // Header timeouts and clients that vanish end here; neither is the server's fault.
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "connection closed with an error");
+            }
+            ::metrics::gauge!(metrics::OPEN_CONNECTIONS).decrement(1.0);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.grace) => {
+            tracing::warn!(grace = ?limits.grace, "shutdown grace period over; dropping open connections");
+        }
+    }
+}
+
+/// A failed accept does not end the loop. Running out of file descriptors (EMFILE) repeats
+/// until a connection closes, so it is logged at most once a second and followed by a pause.
+async fn accept_failed(err: &std::io::Error, throttle: &telemetry::Throttle) {
+    use std::io::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return; // The client gave up before we took the connection.
+    }
+    if let Some(errors) = throttle.count() {
+        tracing::error!(error = %err, errors, "accept failed; pausing before the next accept");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[cfg(feature = "sandbox")]
 async fn wait_for_stop(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stopped| *stopped).await;
 }

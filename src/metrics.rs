@@ -16,6 +16,8 @@ pub const RECONCILED: &str = "roomgate_reconciled_meetings_total";
 pub const ORPHANED_ROOMS: &str = "roomgate_orphaned_rooms";
 pub const MEETINGS_ENDED: &str = "roomgate_meetings_ended_total";
 pub const UNREADABLE_ROWS: &str = "roomgate_unreadable_rows_total";
+pub const OPEN_CONNECTIONS: &str = "roomgate_http_connections_open";
+pub const AUTH_REFUSALS: &str = "roomgate_auth_refusals_total";
 
 /// Connection pool figures, sampled when metrics are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,9 +83,17 @@ pub fn handle() -> &'static PrometheusHandle {
                 UNREADABLE_ROWS,
                 "Stored rows left out of an answer or a job run because they cannot be read",
             ),
+            (
+                AUTH_REFUSALS,
+                "Requests refused by authentication, by reason (missing, bad_key, bad_token, no_verifier, limited)",
+            ),
         ] {
             metrics::describe_counter!(name, help);
         }
+        metrics::describe_gauge!(
+            OPEN_CONNECTIONS,
+            "HTTP connections open now (at most MAX_CONNECTIONS)"
+        );
         handle
     })
 }

@@ -1,6 +1,7 @@
 //! JWTs from the app's identity provider: HS256 with a shared secret, or RS256/ES256 with
-//! public keys from a PEM file, a JWKS file or a JWKS URL. Issuer, audience and expiry are
-//! always checked; the caller's identity is one claim (default `sub`).
+//! public keys from a PEM file, a JWKS file or a JWKS URL. Issuer, audience, expiry and (when
+//! present) not-before are always checked; the caller's identity is one claim (default `sub`),
+//! and only a printable one is accepted.
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
@@ -196,6 +197,7 @@ impl JwtVerifier {
         validation.set_audience(&[&self.settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = self.settings.leeway_secs;
+        validation.validate_nbf = true;
         let mut last_error = "the token's signature does not verify".to_owned();
         for key in keys {
             match decode::<Map<String, Value>>(token, &key.key, &validation) {
@@ -231,11 +233,83 @@ impl JwtVerifier {
             Some(Value::Number(n)) => n.to_string(),
             _ => String::new(),
         };
-        if identity.is_empty() || identity.len() > 128 {
+        if identity.is_empty() {
             return Err(format!(
-                "the token's '{claim}' claim is missing or not a usable identity"
+                "the token's '{claim}' claim is missing, blank or not a string"
             ));
         }
+        if let Some(why) = unusable_identity(&identity) {
+            return Err(format!("the token's '{claim}' claim {why}"));
+        }
         Ok(identity)
+    }
+}
+
+/// Longest identity accepted, in characters.
+pub const MAX_IDENTITY_CHARS: usize = 128;
+
+/// Why `identity` cannot name a caller, if it cannot: it becomes an owner stored with every
+/// meeting, written to logs and sent to EnableX, so it must be plain printable text.
+fn unusable_identity(identity: &str) -> Option<String> {
+    if identity.chars().count() > MAX_IDENTITY_CHARS {
+        return Some(format!("is longer than {MAX_IDENTITY_CHARS} characters"));
+    }
+    if identity.contains('\0') {
+        return Some("holds a NUL character".into());
+    }
+    if identity.chars().any(char::is_control) {
+        return Some("holds a control character (such as CR or LF)".into());
+    }
+    if identity.chars().any(is_invisible_format) {
+        return Some(
+            "holds an invisible formatting character (such as a bidirectional override)".into(),
+        );
+    }
+    None
+}
+
+/// Unicode format characters (general category Cf: bidirectional controls, zero-width
+/// characters, the BOM, tags) and the line and paragraph separators: they change how text
+/// displays without being seen, so an identity holding one can pass for another.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unusable_identity;
+
+    #[test]
+    fn only_printable_identities_of_bounded_length_are_usable() {
+        for good in [
+            "user-42",
+            "ana@example.com",
+            "Zoë Ωmega 名前",
+            &"x".repeat(128),
+        ] {
+            assert_eq!(unusable_identity(good), None, "{good}");
+        }
+        for bad in [
+            "evil\r\nX: 1\u{202e}\u{0}",
+            "a\u{0}b",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{85}",
+            "rtl\u{202e}txt",
+            "isolate\u{2066}x",
+            "zero\u{200b}width",
+            "bom\u{feff}",
+            "line\u{2028}sep",
+            "tag\u{e0041}",
+            &"x".repeat(129),
+        ] {
+            assert!(unusable_identity(bad).is_some(), "{bad:?}");
+        }
     }
 }

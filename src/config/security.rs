@@ -1,5 +1,5 @@
 //! Settings for who may call roomgate and how much: JWT verification, rate limits, request
-//! time limits and CORS.
+//! time limits, connection limits and CORS.
 
 use super::ConfigError;
 use super::setting::{Flag, Number, Text, given};
@@ -84,6 +84,21 @@ pub const MODERATOR_URL_IN_ANSWERS: Flag = Flag {
     default: true,
 };
 
+pub const HEADER_READ_TIMEOUT_SECS: Number<u64> = Number {
+    env: "HEADER_READ_TIMEOUT_SECS",
+    about: "Seconds a client gets to send a request's headers; also how long an idle keep-alive connection stays open",
+    default: 10,
+    min: 1,
+    max: 600,
+};
+pub const MAX_CONNECTIONS: Number<usize> = Number {
+    env: "MAX_CONNECTIONS",
+    about: "Most connections open at once; at the cap, new ones wait to be accepted (keep it below ulimit -n)",
+    default: 1024,
+    min: 1,
+    max: 1_000_000,
+};
+
 /// Flags and variables for callers' authentication and abuse protection.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SecurityArgs {
@@ -113,6 +128,10 @@ pub struct SecurityArgs {
     pub cors_allowed_origins: Option<String>,
     #[arg(long, env = MODERATOR_URL_IN_ANSWERS.env, help = MODERATOR_URL_IN_ANSWERS.help())]
     pub moderator_url_in_answers: Option<String>,
+    #[arg(long, env = HEADER_READ_TIMEOUT_SECS.env, help = HEADER_READ_TIMEOUT_SECS.help())]
+    pub header_read_timeout_secs: Option<String>,
+    #[arg(long, env = MAX_CONNECTIONS.env, help = MAX_CONNECTIONS.help())]
+    pub max_connections: Option<String>,
 }
 
 /// Per-caller rate limit.
@@ -132,6 +151,11 @@ pub struct Security {
     pub cors_origins: Vec<String>,
     /// Whether answers carry the owner's moderator URL.
     pub moderator_url_in_answers: bool,
+    /// A connection that has not sent a whole request head this long after it opened, or
+    /// after its last answer, is closed.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
 }
 
 impl RateLimit {
@@ -153,6 +177,8 @@ impl Default for Security {
             request_timeout: REQUEST_TIMEOUT_SECS.default_seconds(),
             cors_origins: Vec::new(),
             moderator_url_in_answers: MODERATOR_URL_IN_ANSWERS.default,
+            header_read_timeout: HEADER_READ_TIMEOUT_SECS.default_seconds(),
+            max_connections: MAX_CONNECTIONS.default,
         }
     }
 }
@@ -237,6 +263,8 @@ impl SecurityArgs {
             cors_origins,
             moderator_url_in_answers: MODERATOR_URL_IN_ANSWERS
                 .read(self.moderator_url_in_answers)?,
+            header_read_timeout: HEADER_READ_TIMEOUT_SECS.seconds(self.header_read_timeout_secs)?,
+            max_connections: MAX_CONNECTIONS.read(self.max_connections)?,
         })
     }
 }
@@ -251,6 +279,24 @@ mod tests {
         assert!(security.jwt.is_none());
         assert!(security.cors_origins.is_empty());
         assert_eq!(security.rate_limit.map(|l| l.per_minute.get()), Some(120));
+        assert_eq!(security.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(security.max_connections, 1024);
+    }
+
+    #[test]
+    fn connection_limits_are_checked() {
+        for (timeout, cap, variable) in [
+            ("0", "10", "HEADER_READ_TIMEOUT_SECS"),
+            ("5", "0", "MAX_CONNECTIONS"),
+            ("5", "many", "MAX_CONNECTIONS"),
+        ] {
+            let args = SecurityArgs {
+                header_read_timeout_secs: Some(timeout.into()),
+                max_connections: Some(cap.into()),
+                ..Default::default()
+            };
+            assert_eq!(args.check().map(drop).unwrap_err().variable, variable);
+        }
     }
 
     #[test]

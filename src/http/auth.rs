@@ -1,9 +1,13 @@
-//! Authentication and per-caller rate limiting for the `/meetings` routes.
+//! Authentication and per-caller rate limiting for the `/meetings` routes. Failed attempts
+//! are limited per client address; an address over its limit is refused before its
+//! credential is looked up, and refusals are counted in a metric and logged as a summary at
+//! most once a second, so a flood of wrong keys costs neither queries nor disk.
 
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::AuthError;
 use crate::meetings::Caller;
+use crate::telemetry::Throttle;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -13,9 +17,23 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most addresses remembered as limited at once; beyond it, an address is still limited,
+/// but only after its credential is checked.
+const MAX_LIMITED_ADDRESSES: usize = 100_000;
+
+/// Refused credentials not yet reported in the log.
+static REFUSALS: LazyLock<Throttle> = LazyLock::new(|| Throttle::new(Duration::from_secs(1)));
+
+/// Marks a response that refused a caller's credentials: the trace layer logs it at debug
+/// level, so a flood of them does not write a line each.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Refused;
 
 /// A token bucket per caller: `burst` requests at once, refilled at `per_minute`.
 pub struct Limiter {
@@ -28,6 +46,8 @@ pub struct Limiter {
     clock: DefaultClock,
     burst: u32,
     per_minute: u32,
+    /// Addresses over their failed-authentication limit, and until when.
+    limited: Mutex<HashMap<String, Instant>>,
 }
 
 /// Where a caller stands against its limit, as the `RateLimit` headers say it.
@@ -45,7 +65,43 @@ impl Limiter {
             clock: DefaultClock::default(),
             burst: burst.get(),
             per_minute: per_minute.get(),
+            limited: Mutex::default(),
         }
+    }
+
+    /// Counts a failed authentication from `peer`; over the limit, remembers until when the
+    /// address stays refused.
+    fn failed(&self, peer: &str) -> Result<(), Standing> {
+        let key = format!("failed-auth:{peer}");
+        match self.buckets.check_key(&key) {
+            Ok(_) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                let mut limited = self.limited.lock().unwrap_or_else(|p| p.into_inner());
+                if limited.len() >= MAX_LIMITED_ADDRESSES {
+                    let now = Instant::now();
+                    limited.retain(|_, until| *until > now);
+                }
+                if limited.len() < MAX_LIMITED_ADDRESSES {
+                    limited.insert(peer.to_owned(), Instant::now() + wait);
+                }
+                Err(Standing {
+                    remaining: 0,
+                    reset: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                })
+            }
+        }
+    }
+
+    /// Whether `peer` is still refused for failed authentication, without touching its
+    /// bucket or the store.
+    fn still_limited(&self, peer: &str) -> Option<Standing> {
+        let limited = self.limited.lock().unwrap_or_else(|p| p.into_inner());
+        let left = limited.get(peer)?.checked_duration_since(Instant::now())?;
+        Some(Standing {
+            remaining: 0,
+            reset: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+        })
     }
 
     fn check(&self, key: &str) -> Result<Standing, Standing> {
@@ -69,10 +125,20 @@ impl Limiter {
         }
     }
 
-    /// Forgets callers whose buckets are full again, so memory stays bounded.
+    /// Forgets callers whose buckets are full again and addresses no longer limited, so
+    /// memory stays bounded, and reports refusals still waiting for a log line.
     pub fn forget_idle(&self) {
         self.buckets.retain_recent();
         self.buckets.shrink_to_fit();
+        let now = Instant::now();
+        let mut limited = self.limited.lock().unwrap_or_else(|p| p.into_inner());
+        limited.retain(|_, until| *until > now);
+        limited.shrink_to_fit();
+        drop(limited);
+        let pending = REFUSALS.take();
+        if pending > 0 {
+            tracing::info!(refused = pending, "refused authentication attempts");
+        }
     }
 
     fn headers(&self, standing: &Standing, headers: &mut HeaderMap) {
@@ -104,7 +170,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Lets a request through only with a valid bearer credential and budget left; failed
-/// attempts are limited per client address, so guessing keys is slow.
+/// attempts are limited per client address, so guessing keys is slow, and an address over
+/// that limit is refused before its credential is looked up.
 pub async fn require_caller(
     State(state): State<AppState>,
     mut request: Request,
@@ -115,6 +182,11 @@ pub async fn require_caller(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string())
         .unwrap_or_else(|| "unknown".into());
+    if let Some(limiter) = &state.limiter
+        && let Some(standing) = limiter.still_limited(&peer)
+    {
+        return refused("limited", &peer, too_many(limiter, &standing));
+    }
     let outcome = match bearer(request.headers()) {
         None => Err(AuthError::Missing),
         Some(token) => state.auth.authenticate(token).await,
@@ -123,12 +195,14 @@ pub async fn require_caller(
         Ok(caller) => caller,
         Err(AuthError::Store(err)) => return ApiError::from(err).into_response(),
         Err(err) => {
-            if let Some(limiter) = &state.limiter
-                && let Err(standing) = limiter.check(&format!("failed-auth:{peer}"))
-            {
-                return too_many(limiter, &standing);
-            }
-            return ApiError::Unauthorized(err.to_string()).into_response();
+            let response = match &state.limiter {
+                Some(limiter) => match limiter.failed(&peer) {
+                    Ok(()) => ApiError::Unauthorized(err.to_string()).into_response(),
+                    Err(standing) => too_many(limiter, &standing),
+                },
+                None => ApiError::Unauthorized(err.to_string()).into_response(),
+            };
+            return refused(err.reason(), &peer, response);
         }
     };
     let standing = match &state.limiter {
@@ -143,6 +217,21 @@ pub async fn require_caller(
     if let (Some(limiter), Some(standing)) = (&state.limiter, standing) {
         limiter.headers(&standing, response.headers_mut());
     }
+    response
+}
+
+/// Counts a refused credential and logs a summary when one is due (at most once a second).
+fn refused(reason: &'static str, peer: &str, mut response: Response) -> Response {
+    metrics::counter!(crate::metrics::AUTH_REFUSALS, "reason" => reason).increment(1);
+    if let Some(refused) = REFUSALS.count() {
+        tracing::info!(
+            refused,
+            last_reason = reason,
+            last_peer = peer,
+            "refused authentication attempts"
+        );
+    }
+    response.extensions_mut().insert(Refused);
     response
 }
 

@@ -32,7 +32,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, OnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -124,7 +124,20 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
                     // Sensitive headers were marked above: their values print as "Sensitive".
                     tracing::debug!(uri = %request.uri(), headers = ?request.headers(), "request received");
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(
+                    |response: &Response, latency: Duration, span: &tracing::Span| {
+                        // Refused credentials are counted and summarised in auth.rs: a line
+                        // each would let a flood of wrong keys fill the disk.
+                        let level = if response.extensions().get::<auth::Refused>().is_some() {
+                            Level::DEBUG
+                        } else {
+                            Level::INFO
+                        };
+                        DefaultOnResponse::new()
+                            .level(level)
+                            .on_response(response, latency, span);
+                    },
+                ),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(from_fn(record_request))

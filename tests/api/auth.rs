@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 
 const ISSUER: &str = "https://id.example.com/";
 const AUDIENCE: &str = "roomgate-api";
-const SECRET: &str = "an-hs256-secret-of-at-least-32-characters";
+pub(crate) const SECRET: &str = "an-hs256-secret-of-at-least-32-characters";
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -21,7 +21,7 @@ fn fixture(name: &str) -> String {
     .expect("fixture")
 }
 
-fn jwt_settings() -> JwtSettings {
+pub(crate) fn jwt_settings() -> JwtSettings {
     JwtSettings {
         hs256_secret: Some(SECRET.to_owned().into()),
         public_key_pem: Some(fixture("rs256-public.pem")),
@@ -34,12 +34,12 @@ fn jwt_settings() -> JwtSettings {
     }
 }
 
-fn claims(sub: &str, exp_from_now: i64) -> Value {
+pub(crate) fn claims(sub: &str, exp_from_now: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + exp_from_now})
 }
 
-fn hs256(claims: &Value, secret: &str) -> String {
+pub(crate) fn hs256(claims: &Value, secret: &str) -> String {
     let key = EncodingKey::from_secret(secret.as_bytes()).expect("key");
     encode(&Header::new(Algorithm::HS256), claims, &key).expect("sign")
 }

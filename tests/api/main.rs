@@ -2,13 +2,16 @@
 //! they need the `sandbox` cargo feature, on by default).
 #![cfg(feature = "sandbox")]
 
+mod abuse;
 mod access;
 mod auth;
 mod changes;
 mod cli;
 mod common;
+mod connections;
 mod crash;
 mod hardening;
+mod identity;
 mod lifecycle;
 mod operations;
 mod ops;
