@@ -8,7 +8,7 @@ mod policy;
 mod types;
 
 pub use error::{EnableXError, parse_response};
-pub use policy::{Breaker, CircuitState, Policy};
+pub use policy::{Breaker, CircuitState, Permit, Policy};
 pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
 
 use reqwest::{Method, header};
@@ -66,10 +66,14 @@ impl EnableXClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             app_id: config.app_id,
             app_key: config.app_key,
-            breaker: Arc::new(Breaker::new(
-                config.policy.breaker_threshold,
-                config.policy.breaker_cooldown,
-            )),
+            // No call outlives the request timeout, so neither may a trial.
+            breaker: Arc::new(
+                Breaker::new(
+                    config.policy.breaker_threshold,
+                    config.policy.breaker_cooldown,
+                )
+                .with_trial_limit(config.request_timeout),
+            ),
             policy: config.policy,
         })
     }
@@ -224,13 +228,18 @@ impl EnableXClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Value, EnableXError> {
-        if let Err(err) = self.breaker.admit() {
-            metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => "circuit_open").increment(1);
-            return Err(err);
-        }
+        let permit = match self.breaker.admit() {
+            Ok(permit) => permit,
+            Err(err) => {
+                metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => "circuit_open").increment(1);
+                return Err(err);
+            }
+        };
         let started = std::time::Instant::now();
+        // If this future is dropped while the request is out, the permit's `Drop` tells the
+        // breaker, so a half-open trial that never finishes cannot hold the circuit.
         let result = self.send(method, path, body).await;
-        self.breaker.record(result.as_ref().map(drop));
+        permit.record(result.as_ref().map(drop));
         metrics::histogram!(crate::metrics::ENABLEX_DURATION, "operation" => op)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => outcome(&result)).increment(1);

@@ -2,6 +2,7 @@
 
 mod auth;
 mod changes;
+mod circuit;
 mod cli;
 mod common;
 mod crash;
