@@ -3,12 +3,14 @@
 //! One pooled `reqwest::Client` with connect and request timeouts; every call goes through
 //! [`EnableXClient::call`], which reads both of EnableX's error envelopes.
 
+mod breaker;
 mod error;
 mod policy;
 mod types;
 
+pub use breaker::{Breaker, CircuitState, Permit};
 pub use error::{EnableXError, parse_response};
-pub use policy::{Breaker, CircuitState, Permit, Policy};
+pub use policy::Policy;
 pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
 
 use reqwest::{Method, header};
@@ -39,6 +41,7 @@ pub struct EnableXClient {
     app_key: SecretString,
     policy: Policy,
     breaker: Arc<Breaker>,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for EnableXClient {
@@ -75,6 +78,7 @@ impl EnableXClient {
                 .with_trial_limit(config.request_timeout),
             ),
             policy: config.policy,
+            request_timeout: config.request_timeout,
         })
     }
 
@@ -215,6 +219,10 @@ impl EnableXClient {
             let Some(wait) = policy::backoff(&self.policy, attempt, &err) else {
                 return Err(err);
             };
+            if !policy::time_for_another(wait) {
+                tracing::debug!(attempt, error = %err, "no time left in the request for a retry");
+                return Err(err);
+            }
             tracing::debug!(attempt, ?wait, error = %err, "retrying EnableX call");
             tokio::time::sleep(wait).await;
         }
@@ -228,6 +236,13 @@ impl EnableXClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Value, EnableXError> {
+        // The request this call serves must still be answered: an attempt gets only the time
+        // left before its deadline, and none when there is none left.
+        let time_limit = match policy::attempt_budget() {
+            Some(budget) if budget.is_zero() => return Err(EnableXError::Timeout),
+            Some(budget) => budget.min(self.request_timeout),
+            None => self.request_timeout,
+        };
         let permit = match self.breaker.admit() {
             Ok(permit) => permit,
             Err(err) => {
@@ -238,7 +253,7 @@ impl EnableXClient {
         let started = std::time::Instant::now();
         // If this future is dropped while the request is out, the permit's `Drop` tells the
         // breaker, so a half-open trial that never finishes cannot hold the circuit.
-        let result = self.send(method, path, body).await;
+        let result = self.send(method, path, body, time_limit).await;
         permit.record(result.as_ref().map(drop));
         metrics::histogram!(crate::metrics::ENABLEX_DURATION, "operation" => op)
             .record(started.elapsed().as_secs_f64());
@@ -251,11 +266,13 @@ impl EnableXClient {
         method: Method,
         path: &str,
         body: Option<&B>,
+        time_limit: Duration,
     ) -> Result<Value, EnableXError> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self
             .http
             .request(method, url)
+            .timeout(time_limit)
             .basic_auth(&self.app_id, Some(self.app_key.expose_secret()))
             .header(header::ACCEPT, "application/json");
         if let Some(body) = body {

@@ -6,6 +6,7 @@ mod circuit;
 mod cli;
 mod common;
 mod crash;
+mod deadline;
 mod lifecycle;
 mod operations;
 mod ops;
