@@ -154,7 +154,9 @@ impl EnableXClient {
         .map(drop)
     }
 
-    /// `GET /rooms/{room_id}/users`: how many people are in the room's live session.
+    /// `GET /rooms/{room_id}/users`: how many people are in the room's live session. An answer
+    /// with neither a readable `total` nor a `users` list is [`EnableXError::Malformed`], never
+    /// zero: a room is deleted only on EnableX's word that it is empty.
     #[tracing::instrument(skip(self))]
     pub async fn live_user_count(&self, room_id: &str) -> Result<u64, EnableXError> {
         let json = self
@@ -171,7 +173,9 @@ impl EnableXClient {
             _ => None,
         });
         let listed = json.get("users").and_then(Value::as_array).map(Vec::len);
-        Ok(total.or(listed.map(|n| n as u64)).unwrap_or(0))
+        total.or(listed.map(|n| n as u64)).ok_or_else(|| {
+            EnableXError::Malformed("no readable total or users in the answer".to_owned())
+        })
     }
 
     /// `POST /rooms/{room_id}/tokens`.
