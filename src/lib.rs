@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod enablex;
 pub mod http;
 pub mod jobs;

@@ -3,12 +3,14 @@
 //! One pooled `reqwest::Client` with connect and request timeouts; every call goes through
 //! [`EnableXClient::call`], which reads both of EnableX's error envelopes.
 
+mod breaker;
 mod error;
 mod policy;
 mod types;
 
+pub use breaker::{Breaker, CircuitState, Permit};
 pub use error::{EnableXError, parse_response};
-pub use policy::{Breaker, CircuitState, Policy};
+pub use policy::Policy;
 pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
 
 use reqwest::{Method, header};
@@ -39,6 +41,7 @@ pub struct EnableXClient {
     app_key: SecretString,
     policy: Policy,
     breaker: Arc<Breaker>,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for EnableXClient {
@@ -66,11 +69,16 @@ impl EnableXClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             app_id: config.app_id,
             app_key: config.app_key,
-            breaker: Arc::new(Breaker::new(
-                config.policy.breaker_threshold,
-                config.policy.breaker_cooldown,
-            )),
+            // No call outlives the request timeout, so neither may a trial.
+            breaker: Arc::new(
+                Breaker::new(
+                    config.policy.breaker_threshold,
+                    config.policy.breaker_cooldown,
+                )
+                .with_trial_limit(config.request_timeout),
+            ),
             policy: config.policy,
+            request_timeout: config.request_timeout,
         })
     }
 
@@ -146,7 +154,9 @@ impl EnableXClient {
         .map(drop)
     }
 
-    /// `GET /rooms/{room_id}/users`: how many people are in the room's live session.
+    /// `GET /rooms/{room_id}/users`: how many people are in the room's live session. An answer
+    /// with neither a readable `total` nor a `users` list is [`EnableXError::Malformed`], never
+    /// zero: a room is deleted only on EnableX's word that it is empty.
     #[tracing::instrument(skip(self))]
     pub async fn live_user_count(&self, room_id: &str) -> Result<u64, EnableXError> {
         let json = self
@@ -163,7 +173,9 @@ impl EnableXClient {
             _ => None,
         });
         let listed = json.get("users").and_then(Value::as_array).map(Vec::len);
-        Ok(total.or(listed.map(|n| n as u64)).unwrap_or(0))
+        total.or(listed.map(|n| n as u64)).ok_or_else(|| {
+            EnableXError::Malformed("no readable total or users in the answer".to_owned())
+        })
     }
 
     /// `POST /rooms/{room_id}/tokens`.
@@ -211,6 +223,10 @@ impl EnableXClient {
             let Some(wait) = policy::backoff(&self.policy, attempt, &err) else {
                 return Err(err);
             };
+            if !policy::time_for_another(wait) {
+                tracing::debug!(attempt, error = %err, "no time left in the request for a retry");
+                return Err(err);
+            }
             tracing::debug!(attempt, ?wait, error = %err, "retrying EnableX call");
             tokio::time::sleep(wait).await;
         }
@@ -224,13 +240,25 @@ impl EnableXClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Value, EnableXError> {
-        if let Err(err) = self.breaker.admit() {
-            metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => "circuit_open").increment(1);
-            return Err(err);
-        }
+        // The request this call serves must still be answered: an attempt gets only the time
+        // left before its deadline, and none when there is none left.
+        let time_limit = match policy::attempt_budget() {
+            Some(budget) if budget.is_zero() => return Err(EnableXError::Timeout),
+            Some(budget) => budget.min(self.request_timeout),
+            None => self.request_timeout,
+        };
+        let permit = match self.breaker.admit() {
+            Ok(permit) => permit,
+            Err(err) => {
+                metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => "circuit_open").increment(1);
+                return Err(err);
+            }
+        };
         let started = std::time::Instant::now();
-        let result = self.send(method, path, body).await;
-        self.breaker.record(result.as_ref().map(drop));
+        // If this future is dropped while the request is out, the permit's `Drop` tells the
+        // breaker, so a half-open trial that never finishes cannot hold the circuit.
+        let result = self.send(method, path, body, time_limit).await;
+        permit.record(result.as_ref().map(drop));
         metrics::histogram!(crate::metrics::ENABLEX_DURATION, "operation" => op)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(crate::metrics::ENABLEX_CALLS, "operation" => op, "outcome" => outcome(&result)).increment(1);
@@ -242,11 +270,13 @@ impl EnableXClient {
         method: Method,
         path: &str,
         body: Option<&B>,
+        time_limit: Duration,
     ) -> Result<Value, EnableXError> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self
             .http
             .request(method, url)
+            .timeout(time_limit)
             .basic_auth(&self.app_id, Some(self.app_key.expose_secret()))
             .header(header::ACCEPT, "application/json");
         if let Some(body) = body {

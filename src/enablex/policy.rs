@@ -1,9 +1,9 @@
 //! How the client treats a struggling EnableX: bounded retries with jittered backoff for
-//! calls that are safe to repeat, and a circuit breaker that fails fast while EnableX is down.
+//! calls that are safe to repeat, kept within the time the request being served has left.
+//! The circuit breaker these settings also configure is in `breaker.rs`.
 
 use super::EnableXError;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Retry and circuit-breaker settings. `Policy::default()` is implemented in `config`, next to
 /// the `ENABLEX_*` settings whose defaults it takes.
@@ -75,158 +75,25 @@ pub(crate) fn backoff(policy: &Policy, attempt: u32, err: &EnableXError) -> Opti
     Some(ceiling.mul_f64(fraction))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Closed {
-        failures: u32,
-    },
-    Open {
-        until: Instant,
-    },
-    /// One trial call is out; others fail fast until it tells.
-    HalfOpen,
+/// Kept back from the request's deadline for roomgate to record the outcome and answer.
+const ANSWER_MARGIN: Duration = Duration::from_millis(250);
+/// The least time worth giving an attempt; less than this and the last error is the answer.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// How long an attempt may take so that the request it serves is still answered in time;
+/// `None` when no request is waiting (background jobs).
+pub(crate) fn attempt_budget() -> Option<Duration> {
+    crate::deadline::remaining().map(|left| left.saturating_sub(ANSWER_MARGIN))
 }
 
-/// Where the circuit stands, for metrics and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-/// A circuit breaker shared by every call of one client.
-#[derive(Debug)]
-pub struct Breaker {
-    threshold: u32,
-    cooldown: Duration,
-    state: Mutex<State>,
-}
-
-impl Breaker {
-    pub fn new(threshold: u32, cooldown: Duration) -> Self {
-        Self {
-            threshold: threshold.max(1),
-            cooldown,
-            state: Mutex::new(State::Closed { failures: 0 }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn state(&self) -> CircuitState {
-        match *self.lock() {
-            State::Closed { .. } => CircuitState::Closed,
-            State::Open { .. } => CircuitState::Open,
-            State::HalfOpen => CircuitState::HalfOpen,
-        }
-    }
-
-    /// Would a call be let through now? Changes nothing (for checks before doing other work).
-    pub fn check(&self) -> Result<(), EnableXError> {
-        match *self.lock() {
-            State::Open { until } if Instant::now() < until => Err(EnableXError::CircuitOpen {
-                retry_after: until - Instant::now(),
-            }),
-            State::HalfOpen => Err(EnableXError::CircuitOpen {
-                retry_after: Duration::from_secs(1),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// May a call go out now? After the cooldown, lets one trial call through.
-    pub fn admit(&self) -> Result<(), EnableXError> {
-        let mut state = self.lock();
-        match *state {
-            State::Closed { .. } => Ok(()),
-            State::Open { until } if Instant::now() < until => Err(EnableXError::CircuitOpen {
-                retry_after: until - Instant::now(),
-            }),
-            State::Open { .. } => {
-                *state = State::HalfOpen;
-                tracing::info!("EnableX circuit half-open: letting one trial call through");
-                Ok(())
-            }
-            State::HalfOpen => Err(EnableXError::CircuitOpen {
-                retry_after: Duration::from_secs(1),
-            }),
-        }
-    }
-
-    /// Records how a call that was let through ended.
-    pub fn record(&self, outcome: Result<(), &EnableXError>) {
-        let mut state = self.lock();
-        let outage = outcome.err().is_some_and(EnableXError::is_outage);
-        let next = match (*state, outage) {
-            (_, false) => State::Closed { failures: 0 },
-            (State::Closed { failures }, true) if failures + 1 < self.threshold => State::Closed {
-                failures: failures + 1,
-            },
-            (State::Open { until }, true) => State::Open { until },
-            (_, true) => State::Open {
-                until: Instant::now() + self.cooldown,
-            },
-        };
-        if matches!(next, State::Open { .. }) && !matches!(*state, State::Open { .. }) {
-            tracing::warn!(cooldown = ?self.cooldown, "EnableX circuit opened: failing fast");
-        }
-        if matches!(next, State::Closed { .. }) && !matches!(*state, State::Closed { .. }) {
-            tracing::info!("EnableX circuit closed again");
-        }
-        *state = next;
-    }
+/// Whether a retry after `wait` still leaves its attempt a useful time before the deadline.
+pub(crate) fn time_for_another(wait: Duration) -> bool {
+    attempt_budget().is_none_or(|budget| budget >= wait + MIN_ATTEMPT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn outage() -> EnableXError {
-        EnableXError::Refused {
-            status: 503,
-            code: None,
-            message: "down".into(),
-        }
-    }
-
-    #[test]
-    fn the_circuit_opens_after_the_threshold_and_closes_after_a_good_trial() {
-        let breaker = Breaker::new(3, Duration::from_millis(20));
-        for _ in 0..2 {
-            breaker.admit().expect("closed");
-            breaker.record(Err(&outage()));
-        }
-        assert_eq!(breaker.state(), CircuitState::Closed);
-        breaker.admit().expect("closed");
-        breaker.record(Err(&outage()));
-        assert_eq!(breaker.state(), CircuitState::Open);
-        assert!(matches!(
-            breaker.admit(),
-            Err(EnableXError::CircuitOpen { .. })
-        ));
-        std::thread::sleep(Duration::from_millis(25));
-        breaker.admit().expect("trial");
-        assert!(breaker.admit().is_err(), "only one trial at a time");
-        breaker.record(Ok(()));
-        assert_eq!(breaker.state(), CircuitState::Closed);
-    }
-
-    #[test]
-    fn a_refusal_is_not_an_outage() {
-        let breaker = Breaker::new(1, Duration::from_secs(60));
-        let refused = EnableXError::Refused {
-            status: 400,
-            code: Some("10002".into()),
-            message: "x".into(),
-        };
-        breaker.record(Err(&refused));
-        assert_eq!(breaker.state(), CircuitState::Closed);
-        breaker.record(Err(&EnableXError::Timeout));
-        assert_eq!(breaker.state(), CircuitState::Open);
-    }
 
     #[test]
     fn backoff_is_bounded_and_honours_retry_after() {

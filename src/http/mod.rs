@@ -146,8 +146,16 @@ fn with_middleware(router: Router, state: &AppState) -> Router {
         // A request still running at its deadline is dropped and answered 503.
         .layer(HandleErrorLayer::new(|_: BoxError| async { ApiError::Timeout }))
         .layer(TimeoutLayer::new(timeout))
+        .layer(from_fn_with_state(timeout, set_deadline))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES));
     api.layer(middleware)
+}
+
+/// Makes the request's deadline known below the HTTP layer, so EnableX retries stop in time
+/// to answer with what EnableX did; the `TimeoutLayer` around it stays the backstop.
+async fn set_deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let deadline = tokio::time::Instant::now() + limit;
+    crate::deadline::within(deadline, next.run(request)).await
 }
 
 /// Counts every request and its latency by matched route (unmatched ones share one label, so

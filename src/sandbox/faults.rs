@@ -1,7 +1,7 @@
-//! Fault injection: the sandbox can be slow, fail, hang, garble or drop its answers, or make a
-//! room and lose the answer, so roomgate's handling of each can be tested over real HTTP.
-//! Set per run (`SandboxConfig::faults`, `roomgate sandbox --faults JSON`) or at run time with
-//! `PUT /_sandbox/faults`; `GET /_sandbox/stats` counts what happened.
+//! Fault injection: the sandbox can be slow, fail, hang, garble, hollow out or drop its
+//! answers, or make a room and lose the answer, so roomgate's handling of each can be tested
+//! over real HTTP. Set per run (`SandboxConfig::faults`, `roomgate sandbox --faults JSON`) or
+//! at run time with `PUT /_sandbox/faults`; `GET /_sandbox/stats` counts what happened.
 
 use super::Sandbox;
 use axum::Json;
@@ -37,6 +37,10 @@ pub struct Faults {
     /// Share of calls handled (a create makes its room) whose connection is then closed
     /// without an answer: "the room was created but the response was lost".
     pub lose_response_rate: f64,
+    /// Share of calls handled and then answered with EnableX's bare success envelope,
+    /// `{"result":0}`, lacking what the operation should return (the room, the live users'
+    /// `total` and `users`, the token): well-formed, yet it says nothing.
+    pub hollow_rate: f64,
     /// Handle the call, then wait this long before answering.
     pub answer_delay_ms: u64,
     /// Which operations the faults apply to (`create`, `get`, `list`, `update`, `delete`,
@@ -145,6 +149,10 @@ pub(crate) async fn inject(
     if chance(faults.lose_response_rate) {
         count();
         drop_connection();
+    }
+    if response.status().is_success() && chance(faults.hollow_rate) {
+        count();
+        return (response.status(), Json(json!({"result": 0}))).into_response();
     }
     if chance(faults.malformed_rate) {
         count();

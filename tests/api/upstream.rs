@@ -186,3 +186,44 @@ async fn postgres_columns_are_properly_typed_for_ops() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_answer_about_live_users_is_502_and_deletes_nothing() {
+    for backend in crate::common::each_backend().await {
+        let app = spawn_app_with(backend, |c| c)
+            .await
+            .expect("backend available");
+        let meeting = app
+            .create(json!({"name": "Still here", "kind": "permanent"}))
+            .await;
+        let id = meeting["id"].as_str().expect("id");
+        // EnableX answers "success" about the room's users, with neither `total` nor `users`.
+        app.set_faults(json!({"hollow_rate": 1.0, "operations": ["users"]}))
+            .await;
+
+        let response = app.delete(&format!("/meetings/{id}")).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (502, Some("enablex_error")),
+            "{backend:?}: {problem}"
+        );
+        let rooms = app.sandbox_rooms().await;
+        assert_eq!(rooms.len(), 1, "{backend:?}: the room still exists");
+        assert_eq!(rooms[0]["room_id"], meeting["room_id"]);
+        app.set_faults(json!({})).await;
+        let read: Value = app
+            .get(&format!("/meetings/{id}"))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            read["status"], "open",
+            "{backend:?}: the meeting is not deleted"
+        );
+    }
+}
