@@ -289,9 +289,13 @@ pub async fn reconcile_command(
             .collect();
         let report = json!({
             "reconciler": {"skipped": reconciled.skipped, "examined": reconciled.examined,
-                           "completed": reconciled.completed, "failed": reconciled.failed, "orphans": orphans},
+                           "completed": reconciled.completed, "failed": reconciled.failed, "orphans": orphans,
+                           "orphans_total": reconciled.orphans_total, "rooms_listed": reconciled.rooms_listed,
+                           "listing_complete": reconciled.listing_complete, "queries": reconciled.queries},
             "sweeper": {"skipped": swept.skipped, "ended": swept.ended, "rooms_deleted": swept.rooms_deleted,
-                        "idempotency_purged": swept.idempotency_purged},
+                        "idempotency_purged": swept.idempotency_purged, "adhoc_checked": swept.adhoc_checked,
+                        "adhoc_kept": swept.adhoc_kept, "enablex_calls": swept.enablex_calls,
+                        "queries": swept.queries},
         });
         writeln!(out, "{report}").map_err(io)?;
         return Ok(());
@@ -301,11 +305,22 @@ pub async fn reconcile_command(
     } else {
         writeln!(
             out,
-            "reconciler: examined {}, completed {}, failed {}, orphaned rooms {}",
+            "reconciler: examined {}, completed {}, failed {}, orphaned rooms {}{} ({} rooms listed{})",
             reconciled.examined,
             reconciled.completed.len(),
             reconciled.failed.len(),
-            reconciled.orphans.len()
+            reconciled.orphans_total,
+            if reconciled.orphans_total > reconciled.orphans.len() as u64 {
+                format!(", the first {} shown", reconciled.orphans.len())
+            } else {
+                String::new()
+            },
+            reconciled.rooms_listed,
+            if reconciled.listing_complete {
+                ""
+            } else {
+                "; the listing was not read whole, so nothing was failed"
+            }
         )
         .map_err(io)?;
         for o in &reconciled.orphans {

@@ -5,11 +5,13 @@
 
 mod breaker;
 mod error;
+mod listing;
 mod policy;
 mod types;
 
 pub use breaker::{Breaker, CircuitState, Permit};
 pub use error::{EnableXError, parse_response};
+pub use listing::{Listed, RoomStream};
 pub use policy::Policy;
 pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
 

@@ -4,11 +4,13 @@
 //! `/video/v2` and `/v1` prefixes, and placeholder pages at the embed paths.
 
 mod faults;
+mod listing;
 mod pages;
 mod rooms;
 mod validate;
 
 pub use faults::Faults;
+pub use listing::{Listing, seeded_meeting_id};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -55,6 +57,7 @@ pub(crate) struct Sandbox {
     config: Arc<SandboxConfig>,
     rooms: Arc<Mutex<HashMap<String, Room>>>,
     faults: Arc<Mutex<Faults>>,
+    listing: Arc<Mutex<Listing>>,
     counters: Arc<faults::Counters>,
 }
 
@@ -71,6 +74,10 @@ impl Sandbox {
         // one insert or remove, so a poisoned lock is still consistent.
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    pub(crate) fn listing(&self) -> MutexGuard<'_, Listing> {
+        self.listing.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The sandbox's routes: the room API under every prefix, the embed pages, and a control
@@ -80,10 +87,11 @@ pub fn router(config: SandboxConfig) -> Router {
         faults: Arc::new(Mutex::new(config.faults.clone())),
         config: Arc::new(config),
         rooms: Arc::default(),
+        listing: Arc::default(),
         counters: Arc::default(),
     };
     let api = Router::new()
-        .route("/rooms", post(rooms::create).get(rooms::list))
+        .route("/rooms", post(rooms::create).get(listing::list))
         .route(
             "/rooms/{room_id}",
             get(rooms::get_one)
@@ -114,6 +122,11 @@ pub fn router(config: SandboxConfig) -> Router {
             get(faults::current).put(faults::replace),
         )
         .route("/_sandbox/stats", get(faults::stats))
+        .route(
+            "/_sandbox/listing",
+            get(listing::current).put(listing::replace),
+        )
+        .route("/_sandbox/seed", post(listing::seed))
         .with_state(state)
 }
 

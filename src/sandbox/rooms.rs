@@ -139,12 +139,6 @@ pub(crate) async fn get_one(State(sandbox): State<Sandbox>, Path(room_id): Path<
     }
 }
 
-pub(crate) async fn list(State(sandbox): State<Sandbox>) -> Answer {
-    let mut rooms: Vec<Value> = sandbox.rooms().values().map(|r| r.json.clone()).collect();
-    rooms.sort_by(|a, b| a["created"].as_str().cmp(&b["created"].as_str()));
-    ok(Map::from_iter([("rooms".to_owned(), Value::Array(rooms))]))
-}
-
 pub(crate) async fn update(
     State(sandbox): State<Sandbox>,
     Path(room_id): Path<String>,

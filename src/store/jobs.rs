@@ -1,7 +1,7 @@
 //! Leases and the background jobs' queries, written once.
 
 use super::meetings::{COLUMNS, meeting};
-use super::{SqlStore, StoreError};
+use super::{Cells, SqlStore, Statement, StoreError};
 use crate::jobs::JobStore;
 use crate::meetings::Meeting;
 use chrono::{DateTime, Utc};
@@ -48,21 +48,76 @@ impl JobStore for SqlStore {
             .await
     }
 
-    async fn end_scheduled(&self, now: DateTime<Utc>) -> Result<Vec<Meeting>, StoreError> {
+    async fn end_scheduled(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Meeting>, StoreError> {
         let sql = format!(
-            "UPDATE meetings SET ended_at = ends_at, updated_at = $1 WHERE state = 'active' \
-             AND kind = 'scheduled' AND ended_at IS NULL AND ends_at <= $1 RETURNING {COLUMNS}"
+            "UPDATE meetings SET ended_at = ends_at, updated_at = $1 WHERE id IN \
+             (SELECT id FROM meetings WHERE state = 'active' AND kind = 'scheduled' \
+              AND ended_at IS NULL AND ends_at <= $1 ORDER BY ends_at LIMIT $2) \
+             RETURNING {COLUMNS}"
         );
-        self.fetch(&sql, vec![now.into()], meeting).await
+        self.fetch(&sql, vec![now.into(), i64::from(limit).into()], meeting)
+            .await
     }
 
-    async fn open_adhoc(&self, limit: u32) -> Result<Vec<Meeting>, StoreError> {
-        let sql = format!(
+    async fn open_adhoc_after(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Meeting>, StoreError> {
+        let mut q = Statement::new(format!(
             "SELECT {COLUMNS} FROM meetings WHERE state = 'active' AND kind = 'adhoc' \
-             AND ended_at IS NULL ORDER BY id LIMIT $1"
-        );
-        self.fetch(&sql, vec![i64::from(limit).into()], meeting)
-            .await
+             AND ended_at IS NULL"
+        ));
+        if let Some(after) = after {
+            q.push(" AND id > ").bind(after);
+        }
+        q.push(" ORDER BY id LIMIT ").bind(i64::from(limit));
+        self.fetch(&q.sql, q.args, meeting).await
+    }
+
+    async fn meetings_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Meeting>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Statement::new(format!("SELECT {COLUMNS} FROM meetings WHERE id IN ("));
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(*id);
+        }
+        q.push(")");
+        self.fetch(&q.sql, q.args, meeting).await
+    }
+
+    async fn job_cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .fetch(
+                "SELECT cursor FROM leases WHERE name = $1",
+                vec![name.into()],
+                cursor,
+            )
+            .await?;
+        Ok(rows.into_iter().next().flatten())
+    }
+
+    async fn set_job_cursor(
+        &self,
+        name: &str,
+        holder: &str,
+        cursor: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let set = self
+            .execute(
+                "UPDATE leases SET cursor = $3 WHERE name = $1 AND holder = $2",
+                vec![name.into(), holder.into(), cursor.into()],
+            )
+            .await?;
+        Ok(set == 1)
     }
 
     async fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -74,4 +129,8 @@ impl JobStore for SqlStore {
         .await?;
         Ok(())
     }
+}
+
+fn cursor(row: &dyn Cells) -> Result<Option<String>, StoreError> {
+    row.text("cursor")
 }

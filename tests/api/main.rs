@@ -20,6 +20,7 @@ mod ops;
 mod process;
 mod resilience;
 mod sandbox;
+mod scale;
 mod secrets;
 mod story;
 mod upstream;

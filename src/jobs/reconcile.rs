@@ -1,0 +1,214 @@
+//! The reconciler: creations left `provisioning` (or `failed`, should the room turn up) are
+//! settled by the meeting id each room carries in its `data`; upstream rooms no meeting
+//! accounts for are reported.
+
+use super::lease::Run;
+use super::{BATCH, JobError, Jobs, count_run};
+use crate::enablex::Room;
+use crate::meetings::{Meeting, State, StoreError, now};
+use chrono::Duration as ChronoDuration;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Orphans kept in a report (all are counted).
+const ORPHAN_SAMPLE: usize = 100;
+
+/// An upstream room that no active meeting accounts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub room_id: String,
+    pub meeting_id: String,
+    pub reason: &'static str,
+}
+
+/// What a reconciler run did.
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileReport {
+    /// Another replica held the lease; nothing was done.
+    pub skipped: bool,
+    /// Unsettled meetings looked for.
+    pub examined: usize,
+    /// Meetings whose room was found upstream and are now active.
+    pub completed: Vec<Uuid>,
+    /// Meetings with no room upstream (by a whole listing), now failed.
+    pub failed: Vec<Uuid>,
+    /// The first orphans found (up to 100); `orphans_total` counts them all.
+    pub orphans: Vec<Orphan>,
+    pub orphans_total: u64,
+    /// Rooms read from EnableX's listing.
+    pub rooms_listed: u64,
+    /// Whether the whole listing was read. When it was not (it failed part-way, said it was
+    /// short, or the run's time ran out), nothing was failed and the orphan count is partial.
+    pub listing_complete: bool,
+    /// Database queries the run made.
+    pub queries: u64,
+}
+
+impl Jobs {
+    /// Settles every creation left `provisioning` (or `failed`, should its room have appeared)
+    /// for longer than the grace period, by the meeting id each room carries in its `data`.
+    #[tracing::instrument(skip(self))]
+    pub async fn reconcile(&self) -> Result<ReconcileReport, JobError> {
+        let run = self
+            .leased("reconciler", async |run| self.reconcile_now(run).await)
+            .await;
+        count_run("reconciler", &run);
+        let Some(report) = run? else {
+            tracing::info!("reconciler run skipped: another process holds its lease");
+            return Ok(ReconcileReport {
+                skipped: true,
+                ..ReconcileReport::default()
+            });
+        };
+        metrics::counter!(crate::metrics::RECONCILED, "result" => "completed")
+            .increment(report.completed.len() as u64);
+        metrics::counter!(crate::metrics::RECONCILED, "result" => "failed")
+            .increment(report.failed.len() as u64);
+        if report.listing_complete {
+            metrics::gauge!(crate::metrics::ORPHANED_ROOMS).set(report.orphans_total as f64);
+        }
+        tracing::info!(
+            examined = report.examined,
+            completed = report.completed.len(),
+            failed = report.failed.len(),
+            orphans = report.orphans_total,
+            rooms_listed = report.rooms_listed,
+            listing_complete = report.listing_complete,
+            queries = report.queries,
+            "reconciler run finished"
+        );
+        Ok(report)
+    }
+
+    async fn reconcile_now(&self, run: &Run) -> Result<ReconcileReport, JobError> {
+        let cutoff = now() - ChronoDuration::from_std(self.grace).unwrap_or_default();
+        let unsettled = self.store.unsettled_before(cutoff, BATCH as u32).await?;
+        let mut waiting: HashMap<Uuid, State> = unsettled.iter().map(|m| (m.id, m.state)).collect();
+        let mut report = ReconcileReport {
+            examined: unsettled.len(),
+            queries: 1,
+            ..ReconcileReport::default()
+        };
+        let mut listing = self.enablex.list_rooms_stream(run.deadline.into_std());
+        let mut out_of_time = false;
+        loop {
+            run.check()?;
+            let rooms = listing.next_batch(BATCH).await;
+            if rooms.is_empty() {
+                break;
+            }
+            report.rooms_listed += rooms.len() as u64;
+            self.settle_batch(&rooms, &mut waiting, &mut report).await?;
+            if run.out_of_time() {
+                out_of_time = true;
+                break;
+            }
+        }
+        let listed = listing.finish().await;
+        // Whatever the listing said, a run that lost its lease changes nothing more.
+        run.check()?;
+        let listed = match listed {
+            Ok(_) if out_of_time => Err("the run's time budget ran out".to_owned()),
+            Ok(listed) => Ok(listed),
+            Err(err) => Err(err.to_string()),
+        };
+        match listed {
+            Ok(_) => {
+                report.listing_complete = true;
+                // A whole listing holds no room for these: their creations made nothing.
+                for (id, state) in waiting {
+                    if state != State::Provisioning {
+                        continue;
+                    }
+                    self.store
+                        .mark_failed(id, "no EnableX room carries this meeting's id", now())
+                        .await?;
+                    report.queries += 1;
+                    tracing::info!(meeting_id = %id, "reconciler marked a meeting failed: no upstream room");
+                    report.failed.push(id);
+                }
+            }
+            Err(why) => tracing::warn!(
+                why,
+                rooms_listed = report.rooms_listed,
+                "EnableX's room listing was not read whole: no creation is failed this run"
+            ),
+        }
+        Ok(report)
+    }
+
+    /// Completes the waiting meetings whose rooms are in `rooms`, and finds the orphans among
+    /// the rest with one query.
+    async fn settle_batch(
+        &self,
+        rooms: &[Room],
+        waiting: &mut HashMap<Uuid, State>,
+        report: &mut ReconcileReport,
+    ) -> Result<(), JobError> {
+        let mut others: Vec<(Uuid, &Room)> = Vec::new();
+        for room in rooms {
+            let Some(text) = room.roomgate_meeting_id() else {
+                continue;
+            };
+            match Uuid::parse_str(text) {
+                Err(_) => orphan(report, room, text, "its roomgate id is not a meeting id"),
+                Ok(id) if waiting.contains_key(&id) => {
+                    waiting.remove(&id);
+                    report.queries += 1;
+                    match self.store.activate(id, &room.room_id, now()).await {
+                        Ok(_) => {
+                            tracing::info!(meeting_id = %id, room_id = %room.room_id, "reconciler completed a meeting from its upstream room");
+                            report.completed.push(id);
+                        }
+                        // Settled meanwhile by the request itself.
+                        Err(StoreError::NotFound) => {}
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                Ok(id) => others.push((id, room)),
+            }
+        }
+        if others.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = others.iter().map(|(id, _)| *id).collect();
+        report.queries += 1;
+        let found: HashMap<Uuid, Meeting> = self
+            .store
+            .meetings_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        for (id, room) in others {
+            let reason = match found.get(&id) {
+                None => Some("no meeting has its roomgate id"),
+                Some(m)
+                    if m.room_id.as_deref() != Some(room.room_id.as_str())
+                        && m.state != State::Provisioning =>
+                {
+                    Some("its meeting has another room or none")
+                }
+                Some(m) if m.state == State::Deleted => Some("its meeting is deleted"),
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                orphan(report, room, &id.to_string(), reason);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts an orphan, keeping and logging the first ones of the run.
+fn orphan(report: &mut ReconcileReport, room: &Room, meeting_id: &str, reason: &'static str) {
+    report.orphans_total += 1;
+    if report.orphans.len() < ORPHAN_SAMPLE {
+        tracing::warn!(room_id = %room.room_id, meeting_id, reason, "orphaned EnableX room");
+        report.orphans.push(Orphan {
+            room_id: room.room_id.clone(),
+            meeting_id: meeting_id.to_owned(),
+            reason,
+        });
+    }
+}
