@@ -40,8 +40,12 @@ pub struct ReconcileReport {
     /// Whether the whole listing was read. When it was not (it failed part-way, said it was
     /// short, or the run's time ran out), nothing was failed and the orphan count is partial.
     pub listing_complete: bool,
+    /// EnableX calls the run made (one per listing page).
+    pub enablex_calls: u64,
     /// Database queries the run made.
     pub queries: u64,
+    /// How long the run took.
+    pub elapsed_ms: u64,
 }
 
 impl Jobs {
@@ -49,17 +53,19 @@ impl Jobs {
     /// for longer than the grace period, by the meeting id each room carries in its `data`.
     #[tracing::instrument(skip(self))]
     pub async fn reconcile(&self) -> Result<ReconcileReport, JobError> {
+        let started = std::time::Instant::now();
         let run = self
             .leased("reconciler", async |run| self.reconcile_now(run).await)
             .await;
         count_run("reconciler", &run);
-        let Some(report) = run? else {
+        let Some(mut report) = run? else {
             tracing::info!("reconciler run skipped: another process holds its lease");
             return Ok(ReconcileReport {
                 skipped: true,
                 ..ReconcileReport::default()
             });
         };
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
         metrics::counter!(crate::metrics::RECONCILED, "result" => "completed")
             .increment(report.completed.len() as u64);
         metrics::counter!(crate::metrics::RECONCILED, "result" => "failed")
@@ -74,7 +80,9 @@ impl Jobs {
             orphans = report.orphans_total,
             rooms_listed = report.rooms_listed,
             listing_complete = report.listing_complete,
+            enablex_calls = report.enablex_calls,
             queries = report.queries,
+            elapsed_ms = report.elapsed_ms,
             "reconciler run finished"
         );
         Ok(report)
@@ -105,6 +113,7 @@ impl Jobs {
             }
         }
         let listed = listing.finish().await;
+        report.enablex_calls += listed.as_ref().map_or(1, |l| u64::from(l.pages));
         // Whatever the listing said, a run that lost its lease changes nothing more.
         run.check()?;
         let listed = match listed {

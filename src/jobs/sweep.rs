@@ -25,6 +25,8 @@ pub struct SweepReport {
     pub enablex_calls: u64,
     /// Database queries the run made.
     pub queries: u64,
+    /// How long the run took.
+    pub elapsed_ms: u64,
 }
 
 impl Jobs {
@@ -33,16 +35,18 @@ impl Jobs {
     /// idempotency keys.
     #[tracing::instrument(skip(self))]
     pub async fn sweep(&self) -> Result<SweepReport, JobError> {
+        let started = std::time::Instant::now();
         let run = self
             .leased("sweeper", async |run| self.sweep_now(run).await)
             .await;
         count_run("sweeper", &run);
-        let Some(report) = run? else {
+        let Some(mut report) = run? else {
             return Ok(SweepReport {
                 skipped: true,
                 ..SweepReport::default()
             });
         };
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
         metrics::counter!(crate::metrics::MEETINGS_ENDED).increment(report.ended as u64);
         tracing::info!(
             ended = report.ended,
@@ -52,6 +56,7 @@ impl Jobs {
             adhoc_kept = report.adhoc_kept,
             enablex_calls = report.enablex_calls,
             queries = report.queries,
+            elapsed_ms = report.elapsed_ms,
             "sweeper run finished"
         );
         Ok(report)
