@@ -89,6 +89,8 @@ pub async fn run(
         );
     }
     let (state, store) = build_state(&config).await?;
+    let keys = state.auth.key_cache();
+    store.watch_key_changes(move |name| keys.forget(name), stop_rx.clone());
     announce_access(&config, &store).await?;
     if config.resilience.background_jobs {
         jobs_for(&config, &store, state.service.enablex())

@@ -91,6 +91,7 @@ pub async fn keys_command(
             {
                 return Err(format!("no live key is named '{name}'; nothing to rotate"));
             }
+            settle_key_caches().await;
             writeln!(out, "{}", key.text).map_err(io)?;
             eprintln!(
                 "rotated '{name}': new key id {} (shown only this once); the old key works until {}",
@@ -106,10 +107,18 @@ pub async fn keys_command(
             {
                 return Err(format!("no live key is named '{name}'"));
             }
+            settle_key_caches().await;
             writeln!(out, "revoked '{name}'").map_err(io)?;
         }
     }
     Ok(())
+}
+
+/// Waits out the replicas' key caches, so that when a revocation command returns no replica
+/// accepts the revoked key any more (PostgreSQL replicas forget it at once on the announcement;
+/// this covers SQLite and a replica whose listener was down).
+async fn settle_key_caches() {
+    tokio::time::sleep(crate::auth::KEY_CACHE_TTL).await;
 }
 
 /// A meeting as ops commands print it (no embed URLs: those depend on the server's settings).

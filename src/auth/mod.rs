@@ -1,8 +1,10 @@
 //! Who is calling: bearer API keys (stored hashed) and JWTs from the app's identity provider.
 
+mod cache;
 pub mod jwt;
 pub mod keys;
 
+pub use cache::{KEY_CACHE_TTL, KeyCache};
 pub use jwt::{JwtSettings, JwtVerifier};
 pub use keys::{KEY_PREFIX, KeyRecord, NewKey};
 
@@ -68,11 +70,21 @@ pub trait KeyStore: Send + Sync + 'static {
 pub struct Authenticator {
     store: Arc<dyn KeyStore>,
     jwt: Option<Arc<JwtVerifier>>,
+    keys: Arc<KeyCache>,
 }
 
 impl Authenticator {
     pub fn new(store: Arc<dyn KeyStore>, jwt: Option<Arc<JwtVerifier>>) -> Self {
-        Self { store, jwt }
+        Self {
+            store,
+            jwt,
+            keys: Arc::default(),
+        }
+    }
+
+    /// The cache of verified keys, for announcements of revoked and rotated keys.
+    pub fn key_cache(&self) -> Arc<KeyCache> {
+        self.keys.clone()
     }
 
     /// Checks one bearer credential: an `rg_` API key against the store, anything else as a
@@ -80,7 +92,16 @@ impl Authenticator {
     pub async fn authenticate(&self, bearer: &str) -> Result<Caller, AuthError> {
         if bearer.starts_with(KEY_PREFIX) {
             let (id, secret) = keys::parse(bearer).ok_or(AuthError::BadKey)?;
-            let record = self.store.find_key(id).await?;
+            let record = match self.keys.get(id) {
+                Some(record) => Some(record),
+                None => {
+                    let found = self.store.find_key(id).await?;
+                    if let Some(record) = &found {
+                        self.keys.put(record.clone());
+                    }
+                    found
+                }
+            };
             return match record {
                 Some(record)
                     if record.is_live(crate::meetings::now()) && keys::matches(&record, secret) =>

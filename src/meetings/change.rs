@@ -131,10 +131,15 @@ impl Service {
         let Some(hold) = hold else {
             return Err(conflict());
         };
-        if let Some(room_id) = &current.room_id {
-            self.enablex
+        if let Some(room_id) = &current.room_id
+            && let Err(err) = self
+                .enablex
                 .update_room(room_id, &room_patch(&changed))
-                .await?;
+                .await
+        {
+            // Let go before answering, so the caller's next change finds the meeting free.
+            hold.release().await;
+            return Err(err.into());
         }
         changed.updated_at = now();
         let updated = self
@@ -182,6 +187,14 @@ impl ChangeHold {
     /// The change was written, which let go of the hold.
     fn written(mut self) {
         self.written = true;
+    }
+
+    /// Lets go of the meeting without changing it.
+    async fn release(mut self) {
+        self.written = true;
+        if let Err(err) = self.store.release_change(self.id, self.token).await {
+            tracing::warn!(meeting_id = %self.id, error = %err, "could not let go of a change hold; it lapses by itself");
+        }
     }
 }
 

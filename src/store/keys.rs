@@ -91,6 +91,9 @@ impl KeyStore for SqlStore {
                 key_id,
             )
             .await?;
+        if !rotated.is_empty() {
+            self.announce_key_change(&k.name).await?;
+        }
         Ok(!rotated.is_empty())
     }
 
@@ -112,6 +115,9 @@ impl KeyStore for SqlStore {
                 vec![name.into(), at.into()],
             )
             .await?;
+        if revoked > 0 {
+            self.announce_key_change(name).await?;
+        }
         Ok(revoked > 0)
     }
 

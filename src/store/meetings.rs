@@ -57,6 +57,30 @@ fn choice<T: std::str::FromStr<Err: std::fmt::Display>>(
         .map_err(|e| bad(column, e))
 }
 
+/// The values of a new meeting's row, in the order of `batch::INSERT_COLUMNS`.
+pub(super) fn insert_args(m: &Meeting) -> Vec<Arg> {
+    let mut args: Vec<Arg> = vec![
+        m.id.into(),
+        m.room_id.clone().into(),
+        m.kind.as_str().into(),
+        m.name.as_str().into(),
+        m.description.clone().into(),
+        m.owner_ref.as_str().into(),
+        m.created_by.as_str().into(),
+        m.embed.as_str().into(),
+    ];
+    args.extend(schedule_args(m));
+    args.extend([
+        Arg::Json(StoredSettings::from_domain(&m.settings)),
+        m.state.as_str().into(),
+        m.failure.clone().into(),
+        m.created_at.into(),
+        m.updated_at.into(),
+        m.deleted_at.into(),
+    ]);
+    args
+}
+
 /// The values of a meeting's schedule columns: start, end, joinable-from and duration.
 fn schedule_args(m: &Meeting) -> [Arg; 4] {
     let s = m.schedule;
@@ -86,34 +110,7 @@ impl MeetingStore for SqlStore {
     }
 
     async fn insert(&self, m: &Meeting) -> Result<(), StoreError> {
-        let mut args: Vec<Arg> = vec![
-            m.id.into(),
-            m.room_id.clone().into(),
-            m.kind.as_str().into(),
-            m.name.as_str().into(),
-            m.description.clone().into(),
-            m.owner_ref.as_str().into(),
-            m.created_by.as_str().into(),
-            m.embed.as_str().into(),
-        ];
-        args.extend(schedule_args(m));
-        args.extend([
-            Arg::Json(StoredSettings::from_domain(&m.settings)),
-            m.state.as_str().into(),
-            m.failure.clone().into(),
-            m.created_at.into(),
-            m.updated_at.into(),
-            m.deleted_at.into(),
-        ]);
-        self.execute(
-            "INSERT INTO meetings (id, room_id, kind, name, description, owner_ref, created_by, \
-             embed, starts_at, ends_at, joinable_from, duration_minutes, settings, state, failure, \
-             created_at, updated_at, deleted_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
-            args,
-        )
-        .await?;
-        Ok(())
+        self.writes()?.inserts.write(m.clone()).await
     }
 
     async fn activate(
@@ -122,13 +119,10 @@ impl MeetingStore for SqlStore {
         room_id: &str,
         at: DateTime<Utc>,
     ) -> Result<Meeting, StoreError> {
-        let sql = format!(
-            "UPDATE meetings SET room_id = $3, state = 'active', failure = NULL, updated_at = $2 \
-             WHERE id = $1 AND state IN ('provisioning', 'failed') RETURNING {COLUMNS}"
-        );
-        self.fetch_one(&sql, vec![id.into(), at.into(), room_id.into()], meeting)
-            .await?
-            .ok_or(StoreError::NotFound)
+        self.writes()?
+            .activations
+            .write((id, room_id.to_owned(), at))
+            .await
     }
 
     async fn mark_failed(

@@ -6,6 +6,7 @@
 //! [`KeyStore`] and [`JobStore`]. Nothing above this module writes SQL.
 
 mod args;
+mod batch;
 mod idempotency;
 mod jobs;
 mod keys;
@@ -50,10 +51,20 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Store, StoreErr
     Ok(Arc::new(SqlStore::connect(url, options).await?))
 }
 
-/// The store: one connection pool of either backend.
+/// The store: one connection pool of either backend, and the queues that let concurrent
+/// creates share their commits.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: Db,
+    /// `None` only in the copies the write workers themselves use.
+    writes: Option<Arc<Writes>>,
+}
+
+/// The writes of concurrent creates, grouped (see `batch.rs`).
+#[derive(Debug)]
+struct Writes {
+    inserts: batch::Batcher<batch::Inserts>,
+    activations: batch::Batcher<batch::Activations>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +86,22 @@ impl SqlStore {
                 )));
             }
         };
-        Ok(Self { db })
+        let plain = Self { db, writes: None };
+        let writes = Writes {
+            inserts: batch::Batcher::start(plain.clone()),
+            activations: batch::Batcher::start(plain.clone()),
+        };
+        Ok(Self {
+            writes: Some(Arc::new(writes)),
+            ..plain
+        })
+    }
+
+    /// The grouped writes. Only the write workers' own copies have none, and they never ask.
+    fn writes(&self) -> Result<&Writes, StoreError> {
+        self.writes
+            .as_deref()
+            .ok_or_else(|| StoreError::Other("a write worker's store has no write queues".into()))
     }
 
     /// The PostgreSQL pool, for tests and ops that query the schema directly.
@@ -83,6 +109,28 @@ impl SqlStore {
         match &self.db {
             Db::Postgres(pool) => Some(pool),
             Db::Sqlite(_) => None,
+        }
+    }
+
+    /// Tells every replica that the API keys named `name` were revoked or rotated, so they
+    /// forget them at once (PostgreSQL `NOTIFY`; with SQLite, one process, cached keys expire
+    /// within [`crate::auth::KEY_CACHE_TTL`]).
+    async fn announce_key_change(&self, name: &str) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Postgres(pool) => postgres::announce_key_change(pool, name).await,
+            Db::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// Calls `on_change` with the name of each API key announced revoked or rotated (`None`:
+    /// forget them all) until `stop` turns true. PostgreSQL only; a no-op for SQLite.
+    pub fn watch_key_changes(
+        &self,
+        on_change: impl Fn(Option<&str>) + Send + Sync + 'static,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        if let Db::Postgres(pool) = &self.db {
+            tokio::spawn(postgres::watch_key_changes(pool.clone(), on_change, stop));
         }
     }
 

@@ -77,3 +77,55 @@ impl Cells for PgRow {
             .map_err(|e| bad(column, e))
     }
 }
+
+/// The channel revocations and rotations of API keys are announced on (the payload is the
+/// key's name).
+const KEY_CHANNEL: &str = "roomgate_keys";
+
+pub(super) async fn announce_key_change(pool: &PgPool, name: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(KEY_CHANNEL)
+        .bind(name)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Calls `on_change` with each announced key name until `stop` turns true; with `None` when
+/// announcements may have been missed (the listening connection was lost), so the caller
+/// forgets everything it cached.
+pub(super) async fn watch_key_changes(
+    pool: PgPool,
+    on_change: impl Fn(Option<&str>) + Send + Sync + 'static,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let listened = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(KEY_CHANNEL).await?;
+            // Anything announced before this point may have been missed.
+            on_change(None);
+            loop {
+                match listener.try_recv().await? {
+                    Some(notice) => on_change(Some(notice.payload())),
+                    None => on_change(None),
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            result = listened => {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "listening for API key changes failed; cached keys expire by themselves meanwhile");
+                }
+                on_change(None);
+            }
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}

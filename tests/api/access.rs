@@ -230,3 +230,64 @@ async fn withheld_moderator_urls_are_handed_out_only_through_links() {
         assert_eq!(trail["items"][0]["what"], "link");
     }
 }
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_on_every_replica_within_a_second() {
+    for backend in each_backend().await {
+        let app = spawn_app_with(backend, |c| c).await.expect("backend");
+        // A second replica over the same database, with its own cache of verified keys.
+        let mut other = crate::common::config(
+            &app.database_url,
+            &app.sandbox.api_url(),
+            &app.sandbox_config,
+        );
+        other.security.rate_limit = None;
+        let (addr, _stop) = crate::common::spawn_roomgate(other).await;
+        let replicas = [app.url("/meetings"), format!("http://{addr}/meetings")];
+        let key = keys(&app, create("shared")).await.expect("create");
+        for url in &replicas {
+            let status = client_with_key(&key)
+                .get(url)
+                .send()
+                .await
+                .expect("get")
+                .status();
+            assert_eq!(
+                status, 200,
+                "{backend:?}: {url} knows the key (and caches it)"
+            );
+        }
+        keys(
+            &app,
+            KeysCommand::Revoke {
+                name: "shared".into(),
+            },
+        )
+        .await
+        .expect("revoke");
+        let revoked = std::time::Instant::now();
+        for url in &replicas {
+            loop {
+                let status = client_with_key(&key)
+                    .get(url)
+                    .send()
+                    .await
+                    .expect("get")
+                    .status();
+                if status == 401 {
+                    break;
+                }
+                assert!(
+                    revoked.elapsed() < std::time::Duration::from_secs(1),
+                    "{backend:?}: {url} still takes the revoked key after {:?}",
+                    revoked.elapsed()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        eprintln!(
+            "{backend:?}: the revoked key was refused by both replicas after {:?}",
+            revoked.elapsed()
+        );
+    }
+}

@@ -25,3 +25,4 @@ mod secrets;
 mod story;
 mod upstream;
 mod validation;
+mod writes;
