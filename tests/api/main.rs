@@ -4,9 +4,11 @@
 
 mod access;
 mod auth;
+mod browser;
 mod changes;
 mod cli;
 mod common;
+mod console;
 mod crash;
 mod hardening;
 mod lifecycle;
