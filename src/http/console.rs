@@ -13,11 +13,31 @@ use axum::routing::get;
 
 /// The console's files: the path each is served at, its content type and its text.
 const FILES: [(&str, &str, &str); 5] = [
-    ("/", "text/html; charset=utf-8", include_str!("console/index.html")),
-    ("/console/console.css", "text/css; charset=utf-8", include_str!("console/console.css")),
-    ("/console/api.js", "text/javascript; charset=utf-8", include_str!("console/api.js")),
-    ("/console/meeting.js", "text/javascript; charset=utf-8", include_str!("console/meeting.js")),
-    ("/console/console.js", "text/javascript; charset=utf-8", include_str!("console/console.js")),
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("console/index.html"),
+    ),
+    (
+        "/console/console.css",
+        "text/css; charset=utf-8",
+        include_str!("console/console.css"),
+    ),
+    (
+        "/console/api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("console/api.js"),
+    ),
+    (
+        "/console/meeting.js",
+        "text/javascript; charset=utf-8",
+        include_str!("console/meeting.js"),
+    ),
+    (
+        "/console/console.js",
+        "text/javascript; charset=utf-8",
+        include_str!("console/console.js"),
+    ),
 ];
 
 /// The policy for the console's responses. Scripts, styles and API calls come from this
@@ -45,7 +65,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(policy: &str) -> Router<S> {
         .into_iter()
         .fold(Router::new(), |router, (path, content_type, text)| {
             let policy = policy.clone();
-            router.route(path, get(move || async move { file(content_type, text, policy) }))
+            router.route(
+                path,
+                get(move || async move { file(content_type, text, policy) }),
+            )
         })
 }
 
@@ -54,8 +77,14 @@ fn file(content_type: &'static str, text: &'static str, policy: HeaderValue) -> 
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_SECURITY_POLICY, policy),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             (
                 HeaderName::from_static("x-frame-options"),
@@ -75,9 +104,9 @@ mod tests {
     fn the_policy_frames_only_the_embed_origins_and_runs_no_inline_code() {
         let policy =
             content_security_policy(&["https://acme.yourvideo.app", "https://acme.yourvideo.live"]);
-        assert!(policy.contains(
-            "frame-src https://acme.yourvideo.app https://acme.yourvideo.live;"
-        ));
+        assert!(
+            policy.contains("frame-src https://acme.yourvideo.app https://acme.yourvideo.live;")
+        );
         assert!(policy.contains("script-src 'self';") && !policy.contains("unsafe-inline"));
         assert!(content_security_policy(&[]).contains("frame-src 'none';"));
     }

@@ -99,7 +99,10 @@ impl Page {
     pub async fn session_value(&self, key: &str) -> String {
         let value = self
             .client
-            .execute("return sessionStorage.getItem(arguments[0])", vec![json!(key)])
+            .execute(
+                "return sessionStorage.getItem(arguments[0])",
+                vec![json!(key)],
+            )
             .await
             .expect("session storage");
         value.as_str().unwrap_or_default().to_owned()
@@ -136,7 +139,10 @@ impl Page {
                 Ok(body) => body.text().await.unwrap_or_default(),
                 Err(_) => String::new(),
             };
-            self.client.enter_parent_frame().await.expect("leave the frame");
+            self.client
+                .enter_parent_frame()
+                .await
+                .expect("leave the frame");
             if text.contains(needle) {
                 return text;
             }
@@ -213,7 +219,11 @@ impl Page {
     /// A form control's current value.
     pub async fn value(&self, id: &str) -> String {
         let element = self.client.find(Locator::Id(id)).await.expect(id);
-        element.prop("value").await.expect("value").unwrap_or_default()
+        element
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
     }
 
     /// Clicks the element with `id` once it is displayed.

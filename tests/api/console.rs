@@ -41,7 +41,10 @@ async fn a_person_signs_in_creates_finds_opens_previews_and_deletes_a_meeting_in
 
 async fn scenario(browser: &Page, app: &TestApp, key: &str) {
     let api = client_with_key(key);
-    let name = format!("Console sync {}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = format!(
+        "Console sync {}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
 
     // Signing in, with the keyboard alone: the page puts focus on its heading, Tab reaches
     // the credential field, Enter submits.
@@ -53,7 +56,10 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
     browser
         .text_where("who-identity", |t| t == "key:console-admin")
         .await;
-    assert_eq!(browser.shown("who-role").await.text().await.expect("role"), "ADMIN");
+    assert_eq!(
+        browser.shown("who-role").await.text().await.expect("role"),
+        "ADMIN"
+    );
     assert_eq!(
         browser.session_value("roomgate.credential").await,
         key,
@@ -61,15 +67,24 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
     );
 
     // A scheduled meeting with no start: the API's own words, next to the start field.
-    browser.link("New meeting").await.click().await.expect("nav");
+    browser
+        .link("New meeting")
+        .await
+        .click()
+        .await
+        .expect("nav");
     browser.type_into("c-name", &name).await;
     browser.select("c-kind", "scheduled").await;
     browser.click("create-submit").await;
-    let shown = browser.text_where("c-starts-error", |t| !t.is_empty()).await;
+    let shown = browser
+        .text_where("c-starts-error", |t| !t.is_empty())
+        .await;
     let answer = api
         .post(app.url("/meetings"))
-        .json(&json!({"name": name, "kind": "scheduled", "duration_minutes": 30,
-                      "settings": {"mode": "group"}}))
+        .json(
+            &json!({"name": name, "kind": "scheduled", "duration_minutes": 30,
+                      "settings": {"mode": "group"}}),
+        )
         .send()
         .await
         .expect("create");
@@ -81,12 +96,19 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
         .expect("a starts_at error");
     assert_eq!(shown, said["message"].as_str().expect("message"));
     let field = browser.shown("c-starts").await;
-    assert_eq!(field.attr("aria-invalid").await.expect("attr").as_deref(), Some("true"));
+    assert_eq!(
+        field.attr("aria-invalid").await.expect("attr").as_deref(),
+        Some("true")
+    );
     browser
         .text_where("create-form", |t| t.contains("Validation failed"))
         .await;
-    browser.screenshot("create-error-phone", PHONE.0, PHONE.1).await;
-    browser.screenshot("create-error-desktop", DESKTOP.0, DESKTOP.1).await;
+    browser
+        .screenshot("create-error-phone", PHONE.0, PHONE.1)
+        .await;
+    browser
+        .screenshot("create-error-desktop", DESKTOP.0, DESKTOP.1)
+        .await;
 
     // The start is picked in the browser's zone and sent with its offset. (A native date
     // picker's typing order depends on the locale, so the value is set as a picker sets it.)
@@ -95,7 +117,9 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
         .text_where("c-starts-sent", |t| t.contains("2030-12-01T10:30:00+05:30"))
         .await;
     browser.click("create-submit").await;
-    let fragment = browser.fragment_where(|f| f.starts_with("/meetings/")).await;
+    let fragment = browser
+        .fragment_where(|f| f.starts_with("/meetings/"))
+        .await;
     let id = fragment.trim_start_matches("/meetings/").to_owned();
     browser.text_where("m-title", |t| t == name).await;
     let stored: Value = api
@@ -106,7 +130,10 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
         .json()
         .await
         .expect("json");
-    assert_eq!(stored["starts_at"], "2030-12-01T05:00:00Z", "sent with +05:30");
+    assert_eq!(
+        stored["starts_at"], "2030-12-01T05:00:00Z",
+        "sent with +05:30"
+    );
     let starts = browser.text_where("m-starts", |t| !t.is_empty()).await;
     assert!(
         // ICU may name the zone by its older alias, Asia/Calcutta.
@@ -115,24 +142,38 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
     );
 
     // Found in the list, filtered to scheduled meetings, and opened from there.
-    browser.link("All meetings").await.click().await.expect("back");
+    browser
+        .link("All meetings")
+        .await
+        .click()
+        .await
+        .expect("back");
     browser.select("f-kind", "scheduled").await;
     browser.click("filter-apply").await;
     browser
         .text_where("list-summary", |t| t.contains("1 meeting on page 1"))
         .await;
-    browser.text_where("meeting-list", |t| t.contains("SCHEDULED")).await;
+    browser
+        .text_where("meeting-list", |t| t.contains("SCHEDULED"))
+        .await;
     browser.screenshot("list-phone", PHONE.0, PHONE.1).await;
-    browser.screenshot("list-desktop", DESKTOP.0, DESKTOP.1).await;
+    browser
+        .screenshot("list-desktop", DESKTOP.0, DESKTOP.1)
+        .await;
     browser.link(&name).await.click().await.expect("open");
     browser.text_where("m-title", |t| t == name).await;
     browser.screenshot("meeting-phone", PHONE.0, PHONE.1).await;
-    browser.screenshot("meeting-desktop", DESKTOP.0, DESKTOP.1).await;
+    browser
+        .screenshot("meeting-desktop", DESKTOP.0, DESKTOP.1)
+        .await;
 
     // Both URLs, read from the page, are the API's.
     let participant = browser.value("m-participant-url").await;
     let moderator = browser.value("m-moderator-url").await;
-    assert_eq!(participant, stored["participant_url"].as_str().expect("url"));
+    assert_eq!(
+        participant,
+        stored["participant_url"].as_str().expect("url")
+    );
     assert_eq!(moderator, stored["moderator_url"].as_str().expect("url"));
     assert!(moderator.contains("/host/"), "{moderator}");
 
@@ -166,11 +207,16 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
         Some("camera; microphone; fullscreen; speaker; display-capture")
     );
     let inside = browser.frame_text("preview-frame", "Simulated room").await;
-    assert!(inside.contains(&name) && inside.contains("participant"), "{inside}");
+    assert!(
+        inside.contains(&name) && inside.contains("participant"),
+        "{inside}"
+    );
     browser.click("link-preview").await;
     let inside = browser.frame_text("preview-frame", "named Ana").await;
     assert!(inside.contains(&name), "{inside}");
-    browser.screenshot("meeting-preview-desktop", DESKTOP.0, DESKTOP.1).await;
+    browser
+        .screenshot("meeting-preview-desktop", DESKTOP.0, DESKTOP.1)
+        .await;
 
     // Deleting asks first; then the meeting is gone from the list and deleted in the API.
     browser.click("delete-start").await;
@@ -179,7 +225,9 @@ async fn scenario(browser: &Page, app: &TestApp, key: &str) {
         .await;
     browser.click("delete-yes").await;
     browser.fragment_where(|f| f == "/meetings").await;
-    browser.text_where("notice", |t| t.contains("Deleted")).await;
+    browser
+        .text_where("notice", |t| t.contains("Deleted"))
+        .await;
     browser
         .text_where("list-summary", |t| t.starts_with("No meetings on page 1"))
         .await;
