@@ -28,12 +28,23 @@ pub const CHROMIUM_FLAGS: [&str; 9] = [
     "--disable-sync",
 ];
 
-/// A chromedriver process with one Chromium session. Ends both when dropped, whether the test
-/// passed or panicked.
+/// A chromedriver process with one Chromium session. [`Browser::close`] ends the session
+/// (Chromium quits) and then chromedriver; dropped without it (a failed start), chromedriver
+/// is still ended.
 pub struct Browser {
     pub page: Page,
-    driver: Child,
+    driver: Driver,
     _profile: TempDir,
+}
+
+/// The chromedriver process, ended when dropped (even if the test failed before a session).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The session's window, with the waits and gestures the tests use.
@@ -75,10 +86,9 @@ impl Browser {
     }
 
     /// Ends the session (Chromium quits), then chromedriver.
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.page.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        drop(self.driver);
     }
 }
 
@@ -281,14 +291,6 @@ impl Page {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // Only on a panic is the driver still running here; `close` has ended it otherwise.
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
 /// `target/console-screenshots/` (under `CARGO_TARGET_DIR` when that is set).
 pub fn screenshot_dir() -> PathBuf {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
@@ -297,7 +299,7 @@ pub fn screenshot_dir() -> PathBuf {
 
 /// Starts chromedriver on a port it picks (`--port=0`), with `TZ` set for the browsers it
 /// starts, and waits for the line saying where it listens.
-async fn start_driver(chromedriver: &std::path::Path, time_zone: &str) -> (Child, u16) {
+async fn start_driver(chromedriver: &std::path::Path, time_zone: &str) -> (Driver, u16) {
     let mut driver = Command::new(chromedriver)
         .arg("--port=0")
         .env("TZ", time_zone)
@@ -307,6 +309,7 @@ async fn start_driver(chromedriver: &std::path::Path, time_zone: &str) -> (Child
         .spawn()
         .expect("start chromedriver");
     let stdout = driver.stdout.take().expect("stdout");
+    let driver = Driver(driver);
     let (tx, rx) = tokio::sync::oneshot::channel();
     // Reads every line, so chromedriver never blocks on a full pipe.
     std::thread::spawn(move || {
