@@ -106,7 +106,7 @@ impl Modify for BearerAuth {
         responses(Malformed, Unauthorized, Forbidden, NotFound, Conflict, TooLarge, NotJson, Invalid, RateLimited, EnableXRefused, Unavailable, EnableXTimeout)
     ),
     modifiers(&BearerAuth),
-    tags((name = "meetings", description = "Meetings and their EnableX rooms"), (name = "operations", description = "Health, metrics and this document"))
+    tags((name = "meetings", description = "Meetings and their EnableX rooms"), (name = "callers", description = "Who is calling"), (name = "operations", description = "Health, metrics and this document"))
 )]
 pub struct ApiDoc;
 

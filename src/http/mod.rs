@@ -2,10 +2,12 @@
 
 mod auth;
 mod changes;
+pub mod console;
 pub mod docs;
 mod error;
 mod extract;
 mod idempotency;
+mod me;
 mod meetings;
 mod settings;
 mod views;
@@ -65,10 +67,13 @@ pub fn router(state: AppState) -> Router {
     let (router, spec) = routes(state.clone()).split_for_parts();
     let text = spec.to_json().unwrap_or_else(|_| "{}".to_owned());
     let _ = state.spec.set(text);
-    with_middleware(router, &state)
+    // The console is not part of the API, so not in its document: a page and its files.
+    let policy = console::content_security_policy(&state.service.urls().origins());
+    with_middleware(router.merge(console::router(&policy)), &state)
 }
 
-/// The routes and their OpenAPI document. `/meetings` needs a caller; the rest do not.
+/// The routes and their OpenAPI document. `/meetings` and `/me` need a caller; the rest do
+/// not.
 pub fn routes(state: AppState) -> OpenApiRouter {
     let meetings = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(meetings::list, meetings::create))
@@ -80,6 +85,7 @@ pub fn routes(state: AppState) -> OpenApiRouter {
         .routes(routes!(changes::link))
         .routes(routes!(changes::token))
         .routes(routes!(changes::grants))
+        .routes(routes!(me::me))
         .route_layer(from_fn_with_state(state.clone(), auth::require_caller));
     let operations = OpenApiRouter::new()
         .routes(routes!(healthz))

@@ -33,6 +33,16 @@ impl EmbedUrls {
         }
     }
 
+    /// Every origin an embed URL can point at (one when both plans share it), for a
+    /// page that frames them.
+    pub fn origins(&self) -> Vec<&str> {
+        let mut origins = vec![self.lite_origin.as_str()];
+        if self.premium_origin != self.lite_origin {
+            origins.push(&self.premium_origin);
+        }
+        origins
+    }
+
     fn origin(&self, plan: EmbedPlan) -> &str {
         match plan {
             EmbedPlan::Lite => &self.lite_origin,
@@ -111,6 +121,17 @@ mod tests {
 
     const ROOM: &str = "65f0c2a1b3d4e5f60718293a";
     const APP: &str = "64a1b2c3d4e5f60718293a4b";
+
+    #[test]
+    fn origins_name_each_plan_once() {
+        let real = EmbedUrls::for_subdomain("acme", APP);
+        assert_eq!(
+            real.origins(),
+            ["https://acme.yourvideo.app", "https://acme.yourvideo.live"]
+        );
+        let one = EmbedUrls::for_origin("http://127.0.0.1:9/", APP);
+        assert_eq!(one.origins(), ["http://127.0.0.1:9"]);
+    }
 
     #[test]
     fn the_contract_example_hash_is_reproduced() {

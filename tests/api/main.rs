@@ -5,11 +5,13 @@
 mod abuse;
 mod access;
 mod auth;
+mod browser;
 mod changes;
 mod circuit;
 mod cli;
 mod common;
 mod connections;
+mod console;
 mod crash;
 mod deadline;
 mod hardening;
