@@ -23,7 +23,7 @@ cleanup() {
   kill "${serve_pid:-}" "${sandbox_pid:-}" "${sampler_pid:-}" 2>/dev/null || true
   wait 2>/dev/null || true
   psql "$server" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 psql "$server" -qc "CREATE DATABASE $name" >/dev/null
@@ -86,9 +86,10 @@ for line in open(log):
         entry = json.loads(line)
     except ValueError:
         continue
-    message = entry.get("fields", {}).get("message", "")
+    fields = entry.get("fields", entry)
+    message = fields.get("message", "")
     if message in ("reconciler run finished", "sweeper run finished"):
-        runs.setdefault(message.split()[0], []).append(entry["fields"])
+        runs.setdefault(message.split()[0], []).append(fields)
 rec, swe = runs["reconciler"][-1], runs["sweeper"][-1]
 print(f"rooms upstream and meeting rows: {rooms:,}")
 print(f"reconciler: {rec['elapsed_ms'] / 1000:.1f} s; {rec['rooms_listed']:,} rooms listed in "
