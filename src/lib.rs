@@ -113,6 +113,7 @@ pub async fn run(
     let limits = ConnectionLimits {
         header_read_timeout: config.security.header_read_timeout,
         max_connections: config.security.max_connections,
+        per_address: config.security.max_connections_per_address,
         grace: config.shutdown_grace,
     };
     serve(listener, app, limits, async move {
@@ -130,8 +131,47 @@ struct ConnectionLimits {
     header_read_timeout: Duration,
     /// Connections served at once; at the cap the next one waits in the listen queue.
     max_connections: usize,
+    /// Connections one client address may hold at once; more are closed on arrival, so one
+    /// client cannot take every slot (health probes come from elsewhere).
+    per_address: usize,
     /// How long requests in flight get once `shutdown` completes.
     grace: Duration,
+}
+
+/// Open connections per client address.
+type PerAddress = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection counted against its address until dropped.
+struct AddressSlot {
+    counts: PerAddress,
+    ip: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    fn take(counts: &PerAddress, ip: std::net::IpAddr, cap: usize) -> Option<Self> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let held = map.entry(ip).or_insert(0);
+        if *held >= cap {
+            return None;
+        }
+        *held += 1;
+        Some(Self {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = map.get_mut(&self.ip) {
+            *held -= 1;
+            if *held == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// The accept loop (`axum::serve` can set neither a header timeout nor a connection cap).
@@ -152,6 +192,7 @@ async fn serve(
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let accept_errors = telemetry::Throttle::new(Duration::from_secs(1));
+    let per_address = PerAddress::default();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -170,6 +211,11 @@ async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(slot) = AddressSlot::take(&per_address, peer.ip(), limits.per_address) else {
+            // Over its share: closed at once, its permit free again.
+            drop(stream);
+            continue;
         };
         // What `into_make_service_with_connect_info` would give: the auth layer reads it.
         let service = app
@@ -191,6 +237,7 @@ async fn serve(
                 tracing::debug!(%peer, error = %err, "connection closed with an error");
             }
             ::metrics::gauge!(metrics::OPEN_CONNECTIONS).decrement(1.0);
+            drop(slot);
             drop(permit);
         });
     }

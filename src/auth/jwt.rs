@@ -260,25 +260,12 @@ fn unusable_identity(identity: &str) -> Option<String> {
     if identity.chars().any(char::is_control) {
         return Some("holds a control character (such as CR or LF)".into());
     }
-    if identity.chars().any(is_invisible_format) {
+    if identity.chars().any(crate::meetings::is_invisible_format) {
         return Some(
             "holds an invisible formatting character (such as a bidirectional override)".into(),
         );
     }
     None
-}
-
-/// Unicode format characters (general category Cf: bidirectional controls, zero-width
-/// characters, the BOM, tags) and the line and paragraph separators: they change how text
-/// displays without being seen, so an identity holding one can pass for another.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
-        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
-        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
-        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
-        | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
 }
 
 #[cfg(test)]

@@ -99,6 +99,14 @@ pub const MAX_CONNECTIONS: Number<usize> = Number {
     max: 1_000_000,
 };
 
+pub const MAX_CONNECTIONS_PER_ADDRESS: Number<usize> = Number {
+    env: "MAX_CONNECTIONS_PER_ADDRESS",
+    about: "Most connections one client address may hold at once; more are closed on arrival (behind a proxy, raise it)",
+    default: 256,
+    min: 1,
+    max: 1_000_000,
+};
+
 /// Flags and variables for callers' authentication and abuse protection.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SecurityArgs {
@@ -132,6 +140,8 @@ pub struct SecurityArgs {
     pub header_read_timeout_secs: Option<String>,
     #[arg(long, env = MAX_CONNECTIONS.env, help = MAX_CONNECTIONS.help())]
     pub max_connections: Option<String>,
+    #[arg(long, env = MAX_CONNECTIONS_PER_ADDRESS.env, help = MAX_CONNECTIONS_PER_ADDRESS.help())]
+    pub max_connections_per_address: Option<String>,
 }
 
 /// Per-caller rate limit.
@@ -156,6 +166,8 @@ pub struct Security {
     pub header_read_timeout: Duration,
     /// Connections served at once; more wait in the listen queue.
     pub max_connections: usize,
+    /// Connections one client address may hold at once.
+    pub max_connections_per_address: usize,
 }
 
 impl RateLimit {
@@ -179,6 +191,7 @@ impl Default for Security {
             moderator_url_in_answers: MODERATOR_URL_IN_ANSWERS.default,
             header_read_timeout: HEADER_READ_TIMEOUT_SECS.default_seconds(),
             max_connections: MAX_CONNECTIONS.default,
+            max_connections_per_address: MAX_CONNECTIONS_PER_ADDRESS.default,
         }
     }
 }
@@ -265,6 +278,8 @@ impl SecurityArgs {
                 .read(self.moderator_url_in_answers)?,
             header_read_timeout: HEADER_READ_TIMEOUT_SECS.seconds(self.header_read_timeout_secs)?,
             max_connections: MAX_CONNECTIONS.read(self.max_connections)?,
+            max_connections_per_address: MAX_CONNECTIONS_PER_ADDRESS
+                .read(self.max_connections_per_address)?,
         })
     }
 }

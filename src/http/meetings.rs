@@ -163,7 +163,15 @@ pub async fn create(
             status,
             body,
             meeting_id,
-        } => return Ok(idempotency::replay(status, body, meeting_id)),
+        } => {
+            if body.contains("\"moderator_url\":\"") {
+                state
+                    .service
+                    .moderator_url_replayed(&caller, meeting_id)
+                    .await?;
+            }
+            return Ok(idempotency::replay(status, body, meeting_id));
+        }
         Idempotent::Created(meeting) => created(&state, meeting, &caller).await?,
         Idempotent::Refused(err) => ApiError::from(err).into_response(),
     };

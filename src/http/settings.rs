@@ -117,6 +117,11 @@ pub(super) fn optional_text(
             field,
             "must not contain control characters",
         ));
+    } else if value.chars().any(crate::meetings::is_invisible_format) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain invisible formatting characters (such as a bidirectional override)",
+        ));
     }
     Some(value)
 }

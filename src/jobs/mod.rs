@@ -51,6 +51,9 @@ pub trait JobStore: MeetingStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Meeting>, StoreError>;
+    /// Up to `limit` scheduled meetings marked ended whose rooms have not been deleted yet,
+    /// earliest end first.
+    async fn ended_undeleted(&self, limit: u32) -> Result<Vec<Meeting>, StoreError>;
     /// Up to `limit` active ad-hoc meetings not yet marked ended, by id, after `after`.
     async fn open_adhoc_after(
         &self,

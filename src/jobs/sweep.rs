@@ -69,12 +69,16 @@ impl Jobs {
             let ended = self.store.end_scheduled(now(), BATCH as u32).await?;
             report.queries += 1;
             report.ended += ended.len();
-            if self.delete_ended_rooms {
-                self.delete_rooms(&ended, run, &mut report).await?;
-            }
             if ended.len() < BATCH || run.out_of_time() {
                 break;
             }
+        }
+        if self.delete_ended_rooms && !run.out_of_time() {
+            // Every ended scheduled meeting whose room is still there, this run's and those a
+            // failed delete or a spent budget left before.
+            let ended = self.store.ended_undeleted(BATCH as u32).await?;
+            report.queries += 1;
+            self.delete_rooms(&ended, run, &mut report).await?;
         }
         if !run.out_of_time() {
             self.check_adhoc(run, &mut report).await?;
@@ -93,7 +97,7 @@ impl Jobs {
         for meeting in ended.iter().filter(|m| m.kind == Kind::Scheduled) {
             run.check()?;
             if run.out_of_time() {
-                // Marked ended already; its room is left for ops (or a later manual delete).
+                // Marked ended already; the next run deletes its room.
                 break;
             }
             let Some(room_id) = &meeting.room_id else {

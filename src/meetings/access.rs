@@ -37,6 +37,16 @@ impl Service {
         Ok(urls)
     }
 
+    /// A replayed answer that carries the meeting's moderator URL hands it out again: recorded.
+    pub async fn moderator_url_replayed(
+        &self,
+        caller: &Caller,
+        meeting_id: Uuid,
+    ) -> Result<(), MeetingError> {
+        let handed = grant(meeting_id, caller, GrantKind::Url, now());
+        Ok(self.store.record_grants(&[handed]).await?)
+    }
+
     /// The moderator access handed out for a meeting: for admins (ops) only.
     pub async fn grants(
         &self,

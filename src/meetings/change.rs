@@ -139,6 +139,12 @@ impl Service {
         {
             // Let go before answering, so the caller's next change finds the meeting free.
             hold.release().await;
+            if err.is_room_not_found() {
+                // Deleted meanwhile (a DELETE that raced this change).
+                return Err(MeetingError::Conflict(
+                    "the meeting's room is gone: the meeting was deleted meanwhile".into(),
+                ));
+            }
             return Err(err.into());
         }
         changed.updated_at = now();

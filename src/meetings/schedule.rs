@@ -1,7 +1,7 @@
 //! When a scheduled meeting starts, ends and can be joined, and how EnableX wants the time.
 
 use super::FieldError;
-use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 
 /// EnableX opens a scheduled room this long before its start.
 pub const JOIN_EARLY_MINUTES: i64 = 15;
@@ -172,7 +172,8 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
             shown()
         ));
     }
-    Ok(utc.duration_trunc(Duration::seconds(1)).unwrap_or(utc))
+    // Whole seconds (`duration_trunc` cannot work past 2262, where nanoseconds overflow).
+    Ok(utc.with_nanosecond(0).unwrap_or(utc))
 }
 
 #[cfg(test)]

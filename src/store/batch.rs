@@ -6,7 +6,7 @@
 
 use super::meetings::{COLUMNS, insert_args, meeting};
 use super::{Arg, SqlStore, Statement, StoreError};
-use crate::meetings::Meeting;
+use crate::meetings::{Meeting, ModeratorGrant};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +52,25 @@ impl<W: BatchWrite> Batcher<W> {
             tokio::spawn(work::<W>(store.clone(), receiver.clone()));
         }
         Self { queue }
+    }
+
+    /// Queues `items` together and waits for each to be committed.
+    pub async fn write_all(&self, items: Vec<W::Item>) -> Vec<Result<W::Out, StoreError>> {
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            let (reply, answer) = oneshot::channel();
+            if self.queue.send((item, reply)).await.is_err() {
+                break;
+            }
+            answers.push(answer);
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable("the write was abandoned".into()))
+            }));
+        }
+        results
     }
 
     /// Queues `item` and waits for its write to be committed.
@@ -203,4 +222,47 @@ async fn activate(
     ));
     let rows = store.fetch(&q.sql, q.args, meeting).await?;
     Ok(rows.into_iter().map(|m| (m.id, m)).collect())
+}
+
+/// Moderator access handed out (the audit trail): reads and lists that carry moderator URLs
+/// write these, so they are grouped like the creates' rows.
+pub(super) struct Grants;
+
+#[async_trait::async_trait]
+impl BatchWrite for Grants {
+    type Item = ModeratorGrant;
+    type Out = ();
+
+    async fn write(store: &SqlStore, items: &[ModeratorGrant]) -> Vec<Result<(), StoreError>> {
+        match insert_grants(store, items).await {
+            Ok(()) => items.iter().map(|_| Ok(())).collect(),
+            Err(_) if items.len() > 1 => {
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    results.push(insert_grants(store, std::slice::from_ref(item)).await);
+                }
+                results
+            }
+            Err(err) => vec![Err(err)],
+        }
+    }
+}
+
+async fn insert_grants(store: &SqlStore, grants: &[ModeratorGrant]) -> Result<(), StoreError> {
+    let mut q =
+        Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) VALUES ");
+    for (i, g) in grants.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" })
+            .bind(Uuid::now_v7())
+            .push(", ")
+            .bind(g.meeting_id)
+            .push(", ")
+            .bind(g.caller.as_str())
+            .push(", ")
+            .bind(g.what.as_str())
+            .push(", ")
+            .bind(g.at)
+            .push(")");
+    }
+    store.execute(&q.sql, q.args).await.map(drop)
 }

@@ -40,12 +40,33 @@ impl JobStore for SqlStore {
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Meeting>, StoreError> {
+        // Creations still provisioning come first, oldest first: they hold their callers'
+        // keys. Failed ones (whose room might turn up late) fill what is left, newest first and
+        // from the last day only, so failures piling up can never crowd the others out.
         let sql = format!(
-            "SELECT {COLUMNS} FROM meetings WHERE state IN ('provisioning', 'failed') \
-             AND created_at < $1 ORDER BY created_at LIMIT $2"
+            "SELECT {COLUMNS} FROM meetings WHERE state = 'provisioning' AND created_at < $1 \
+             ORDER BY created_at LIMIT $2"
         );
-        self.fetch(&sql, vec![cutoff.into(), i64::from(limit).into()], meeting)
-            .await
+        let mut unsettled = self
+            .fetch(&sql, vec![cutoff.into(), i64::from(limit).into()], meeting)
+            .await?;
+        let room = u32::try_from(unsettled.len()).map_or(0, |n| limit.saturating_sub(n));
+        if room > 0 {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM meetings WHERE state = 'failed' AND created_at < $1 \
+                 AND created_at > $2 ORDER BY created_at DESC LIMIT $3"
+            );
+            let since = cutoff - chrono::Duration::days(1);
+            unsettled.extend(
+                self.fetch(
+                    &sql,
+                    vec![cutoff.into(), since.into(), i64::from(room).into()],
+                    meeting,
+                )
+                .await?,
+            );
+        }
+        Ok(unsettled)
     }
 
     async fn end_scheduled(
@@ -63,20 +84,32 @@ impl JobStore for SqlStore {
             .await
     }
 
+    async fn ended_undeleted(&self, limit: u32) -> Result<Vec<Meeting>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM meetings WHERE state = 'active' AND kind = 'scheduled' \
+             AND ended_at IS NOT NULL ORDER BY ended_at LIMIT $1"
+        );
+        self.fetch(&sql, vec![i64::from(limit).into()], meeting)
+            .await
+    }
+
     async fn open_adhoc_after(
         &self,
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Meeting>, StoreError> {
-        let mut q = Statement::new(format!(
-            "SELECT {COLUMNS} FROM meetings WHERE state = 'active' AND kind = 'adhoc' \
-             AND ended_at IS NULL"
-        ));
-        if let Some(after) = after {
-            q.push(" AND id > ").bind(after);
-        }
-        q.push(" ORDER BY id LIMIT ").bind(i64::from(limit));
-        self.fetch(&q.sql, q.args, meeting).await
+        let page = |after: Option<Uuid>, limit: u32| {
+            let mut q = Statement::new(format!(
+                "SELECT {COLUMNS} FROM meetings WHERE state = 'active' AND kind = 'adhoc' \
+                 AND ended_at IS NULL"
+            ));
+            if let Some(after) = after {
+                q.push(" AND id > ").bind(after);
+            }
+            q.push(" ORDER BY id LIMIT ").bind(i64::from(limit));
+            q
+        };
+        self.scan(page, after, limit).await
     }
 
     async fn meetings_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Meeting>, StoreError> {

@@ -15,6 +15,56 @@ pub(super) const COLUMNS: &str = "id, room_id, kind, name, description, owner_re
     embed, starts_at, duration_minutes, settings, state, failure, created_at, updated_at, \
     deleted_at, ended_at";
 
+/// A row of a page that must know how far it got: the meeting, or the id of a row that cannot
+/// be read (logged and counted, and left out).
+pub(super) enum Scanned {
+    Meeting(Box<Meeting>),
+    Unreadable(Uuid),
+}
+
+fn scanned(row: &dyn Cells) -> Result<Scanned, StoreError> {
+    match meeting(row) {
+        Ok(m) => Ok(Scanned::Meeting(Box::new(m))),
+        Err(err) => {
+            super::unreadable(row, &err);
+            Ok(Scanned::Unreadable(row.id("id")?))
+        }
+    }
+}
+
+impl SqlStore {
+    /// Up to `limit` readable meetings of a keyset-paged query, from `cursor` on: rows that
+    /// cannot be read are stepped over (not counted against `limit`), so they neither shorten
+    /// a page nor make it look like the last one. `page(cursor, n)` builds the query for the
+    /// next `n` rows after `cursor`.
+    pub(super) async fn scan(
+        &self,
+        page: impl Fn(Option<Uuid>, u32) -> Statement,
+        mut cursor: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Meeting>, StoreError> {
+        let mut found = Vec::new();
+        loop {
+            let want = limit - found.len() as u32;
+            let q = page(cursor, want);
+            let rows = self.fetch(&q.sql, q.args, scanned).await?;
+            let read = rows.len();
+            for row in rows {
+                match row {
+                    Scanned::Meeting(m) => {
+                        cursor = Some(m.id);
+                        found.push(*m);
+                    }
+                    Scanned::Unreadable(id) => cursor = Some(id),
+                }
+            }
+            if read < want as usize || found.len() >= limit as usize {
+                return Ok(found);
+            }
+        }
+    }
+}
+
 /// A meeting row as the domain wants it.
 pub(super) fn meeting(row: &dyn Cells) -> Result<Meeting, StoreError> {
     let text = |column: &str| required(column, row.text(column)?);
@@ -223,8 +273,17 @@ impl MeetingStore for SqlStore {
         filter: &ListFilter,
         now: DateTime<Utc>,
     ) -> Result<Vec<Meeting>, StoreError> {
-        let q = list_statement(filter, now);
-        self.fetch(&q.sql, q.args, meeting).await
+        let page = |before_id, limit| {
+            list_statement(
+                &ListFilter {
+                    before_id,
+                    limit,
+                    ..filter.clone()
+                },
+                now,
+            )
+        };
+        self.scan(page, filter.before_id, filter.limit).await
     }
 
     async fn claim_idempotency(
@@ -285,24 +344,11 @@ impl MeetingStore for SqlStore {
         if grants.is_empty() {
             return Ok(());
         }
-        let mut q = Statement::new(
-            "INSERT INTO moderator_grants (id, meeting_id, caller, what, at) VALUES ",
-        );
-        for (i, g) in grants.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(Uuid::now_v7())
-                .push(", ")
-                .bind(g.meeting_id)
-                .push(", ")
-                .bind(g.caller.as_str())
-                .push(", ")
-                .bind(g.what.as_str())
-                .push(", ")
-                .bind(g.at)
-                .push(")");
+        let written = self.writes()?.grants.write_all(grants.to_vec()).await;
+        if written.len() < grants.len() {
+            return Err(StoreError::Unavailable("the store is shutting down".into()));
         }
-        self.execute(&q.sql, q.args).await?;
-        Ok(())
+        written.into_iter().collect()
     }
 
     async fn grants(&self, meeting_id: Uuid) -> Result<Vec<ModeratorGrant>, StoreError> {

@@ -65,6 +65,7 @@ pub struct SqlStore {
 struct Writes {
     inserts: batch::Batcher<batch::Inserts>,
     activations: batch::Batcher<batch::Activations>,
+    grants: batch::Batcher<batch::Grants>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +91,7 @@ impl SqlStore {
         let writes = Writes {
             inserts: batch::Batcher::start(plain.clone()),
             activations: batch::Batcher::start(plain.clone()),
+            grants: batch::Batcher::start(plain.clone()),
         };
         Ok(Self {
             writes: Some(Arc::new(writes)),

@@ -122,3 +122,41 @@ async fn a_flood_of_slow_sockets_beyond_the_cap_does_not_stop_healthz() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn one_address_cannot_take_every_slot() {
+    const PER_ADDRESS: usize = 3;
+    let app = spawn_app_with(Backend::Sqlite, |mut c| {
+        // Long enough that the slow sockets outlive the test's checks.
+        c.security.header_read_timeout = Duration::from_secs(30);
+        c.security.max_connections = 8;
+        c.security.max_connections_per_address = PER_ADDRESS;
+        c
+    })
+    .await
+    .expect("sqlite");
+    // One client (127.0.0.1) opens far more slow sockets than its share.
+    let mut slow = Vec::new();
+    for _ in 0..PER_ADDRESS {
+        slow.push(slow_socket(&app).await);
+    }
+    // Past its share, a connection from that address is closed on arrival.
+    let mut extra = slow_socket(&app).await;
+    read_until_closed(&mut extra, Duration::from_secs(5)).await;
+    // Another address (a health probe, another client) is served at once.
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let health = tokio::time::timeout(
+        Duration::from_secs(5),
+        other.get(app.url("/healthz")).send(),
+    )
+    .await
+    .expect("healthz answers")
+    .expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(slow);
+}

@@ -115,9 +115,11 @@ async fn the_sweeper_marks_ended_meetings_and_can_delete_their_rooms() {
         );
 
         // Configured to delete: the next ended meeting's room goes, and the row says deleted.
+        // So does the room of the meeting that ended before (issue 9 review: a room whose
+        // delete was skipped or failed is retried by every later run).
         let another = past_meeting(&app).await;
         let report = app.jobs(true).await.sweep().await.expect("sweep");
-        assert_eq!((report.ended, report.rooms_deleted), (1, 1));
+        assert_eq!((report.ended, report.rooms_deleted), (1, 2));
         assert!(
             !app.sandbox_rooms()
                 .await

@@ -21,6 +21,7 @@ mod operations;
 mod ops;
 mod process;
 mod resilience;
+mod review;
 mod sandbox;
 mod scale;
 mod secrets;
