@@ -196,7 +196,7 @@ sleep 1
 python3 scripts/bench.py hold --port "$rg_port" --pid "$rg_pid" --count "$held_connections" >>"$dir/facts"
 
 redacted=$(python3 -c 'import re, sys; print(re.sub(r"://([^:/@]+):[^@]*@", r"://\1:…@", sys.argv[1]))' "$BENCH_DATABASE_URL")
-cmdline="BENCH_SECONDS=$seconds BENCH_ROUNDS=$rounds BENCH_DATABASE_URL=$redacted ./scripts/bench.sh${1:+ $1}"
+cmdline="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }BENCH_SECONDS=$seconds BENCH_ROUNDS=$rounds BENCH_DATABASE_URL=$redacted ./scripts/bench.sh${1:+ $1}"
 { echo "seconds=$seconds"; echo "rounds=$rounds"; echo "cores=$(nproc)"
   echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "postgres=$(admin_psql -c 'SHOW server_version' | cut -d' ' -f1)"
