@@ -149,7 +149,8 @@ def report(directory):
     targets = ["| issue 11 target | measured | met |", "|---|---|---|"]
     targets += [f"| {what} | {measured} | {'yes' if ok else '**no**'} |" for what, measured, ok in checks]
     about = (
-        f"{facts.get('date', '?')}, {facts.get('cores', '?')} cores ({facts.get('cpu', '?')}), "
+        f"{facts.get('date', '?')}, {facts.get('cores', '?')} cores ({facts.get('cpu', '?')}, load average "
+        f"{facts.get('load', '?')} before the run), "
         f"PostgreSQL {facts.get('postgres', '?')}, roomgate at {facts.get('commit', '?')}; "
         f"`wrk -t1 --latency`, {facts.get('seconds', '?')} s per run, "
         + ("one run per server and scenario."

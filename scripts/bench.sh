@@ -35,6 +35,7 @@ for tool in wrk node psql python3 curl; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (wrk: apt-get install wrk)" >&2; exit 1; }
 done
 
+load=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews every figure: say so
 dir=$(mktemp -d)
 mkdir "$dir/wrk"
 pids=()
@@ -197,7 +198,7 @@ python3 scripts/bench.py hold --port "$rg_port" --pid "$rg_pid" --count "$held_c
 
 redacted=$(python3 -c 'import re, sys; print(re.sub(r"://([^:/@]+):[^@]*@", r"://\1:…@", sys.argv[1]))' "$BENCH_DATABASE_URL")
 cmdline="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }BENCH_SECONDS=$seconds BENCH_ROUNDS=$rounds BENCH_DATABASE_URL=$redacted ./scripts/bench.sh${1:+ $1}"
-{ echo "seconds=$seconds"; echo "rounds=$rounds"; echo "cores=$(nproc)"
+{ echo "seconds=$seconds"; echo "rounds=$rounds"; echo "cores=$(nproc)"; echo "load=$load"
   echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "postgres=$(admin_psql -c 'SHOW server_version' | cut -d' ' -f1)"
   echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations || echo +changes)"
