@@ -7,9 +7,11 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # 1. Dependencies only, against a stand-in crate with the same manifest and lock file.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+# (bench/reference.rs, the benchmark's cargo example, is never built here; the manifest names it.)
+RUN mkdir src bench \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
+ && echo 'fn main() {}' > bench/reference.rs \
  && cargo build --release --locked --no-default-features \
  && rm -rf src target/release/roomgate target/release/deps/roomgate-* target/release/deps/libroomgate-* target/release/.fingerprint/roomgate-*
 # 2. roomgate itself (migrations are embedded at compile time).

@@ -1,53 +1,211 @@
 #!/usr/bin/env bash
-# Load-tests a release build of roomgate against the sandbox with wrk, on this machine.
-#   cargo build --release --locked && ./scripts/bench.sh            # SQLite
-#   BENCH_DATABASE_URL=postgres://u:p@127.0.0.1/db ./scripts/bench.sh # PostgreSQL
-# Prints requests/s and latency per scenario and roomgate's memory (RSS) before and after.
-# wrk and roomgate share the machine's cores: the figures are for comparing runs, not a ceiling.
+# roomgate side by side with the two-write reference (bench/reference.rs) and the Node sample
+# stand-in (bench/node-sample/server.js), all against one EnableX sandbox, in one run (issue 11).
+#
+#   cargo build --release --locked --examples
+#   BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1:5432/db ./scripts/bench.sh [--write]
+#
+# BENCH_DATABASE_URL: a PostgreSQL role that may CREATE DATABASE; two fresh databases are made
+#   (roomgate's, the reference's) and dropped at the end.
+# BENCH_SECONDS (10): seconds per wrk run. BENCH_ROUNDS (3): runs per server and scenario, the
+#   order rotated each round (roomgate, reference, node; reference, node, roomgate; ...); the
+#   median run (by requests/s) is reported. CARGO_TARGET_DIR (target): where the builds are.
+# --write: rewrites the marked section of docs/benchmarks.md with the table and this command.
+# Builds nothing. Everything shares this machine's cores: compare ratios, not absolute figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath target/release/roomgate)
-duration=${BENCH_SECONDS:-10}
-connections=${BENCH_CONNECTIONS:-32}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+write=false
+case "${1:-}" in
+  --write) write=true ;;
+  "") ;;
+  *) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" >&2; exit 2 ;;
+esac
+: "${BENCH_DATABASE_URL:?set BENCH_DATABASE_URL to a PostgreSQL URL whose role may CREATE DATABASE}"
+seconds=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
+rows_wanted=100000
+held_connections=1000
+target=${CARGO_TARGET_DIR:-target}
+bin=$target/release/roomgate
+reference=$target/release/examples/reference
+for f in "$bin" "$reference"; do
+  [[ -x $f ]] || { echo "$f is missing: cargo build --release --locked --examples" >&2; exit 1; }
+done
+for tool in wrk node psql python3 curl; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (wrk: apt-get install wrk)" >&2; exit 1; }
+done
+
+load=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews every figure: say so
 dir=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-sandbox_port=$(free_port)
-port=$(free_port)
-export ENABLEX_APP_ID=64a1b2c3d4e5f60718293a4b ENABLEX_APP_KEY=benchKey0123456789abcdefghijklmnopqrstuv
-export DATABASE_URL=${BENCH_DATABASE_URL:-sqlite://$dir/bench.db}
-"$bin" sandbox --listen "127.0.0.1:$sandbox_port" >"$dir/sandbox.log" 2>&1 &
-sandbox_pid=$!
-RUST_LOG=warn ENABLEX_API_URL="http://127.0.0.1:$sandbox_port/video/v1" EMBED_SUBDOMAIN=bench \
-  ROOMGATE_LISTEN="127.0.0.1:$port" RATE_LIMIT_PER_MINUTE=0 BACKGROUND_JOBS=false \
-  "$bin" serve >"$dir/roomgate.log" 2>&1 &
-pid=$!
-trap 'kill $pid $sandbox_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 1 100); do "$bin" health --url "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.1; done
-key=$("$bin" keys create --name "bench-$RANDOM" 2>/dev/null)
-base="http://127.0.0.1:$port"
-rss() { awk '/VmRSS|VmHWM/ {printf "%s %s kB  ", $1, $2}' "/proc/$pid/status"; echo; }
-echo "roomgate $(basename "$DATABASE_URL" | cut -c1-20)… ${duration}s per scenario, $connections connections, $(nproc) cores"
-echo "memory at rest: $(rss)"
-create='{"name":"Bench","kind":"permanent"}'
-id=$(curl -s -X POST "$base/meetings" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$create" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-cat >"$dir/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$create'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $key"
-LUA
-cat >"$dir/get.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $key"
-LUA
-run() {
-  local name=$1; shift
-  echo "--- $name"
-  wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx|errors"
+mkdir "$dir/wrk"
+pids=()
+databases=()
+admin_psql() { psql "$BENCH_DATABASE_URL" -v ON_ERROR_STOP=1 -qAtX "$@"; }
+cleanup() {
+  local pid i
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for db in "${databases[@]}"; do
+    admin_psql -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || echo "could not drop $db" >&2
+  done
+  rm -rf "$dir"
 }
-run "GET /healthz (no auth, no database)" "$base/healthz"
-run "GET /meetings/{id} (key check + one row)" -s "$dir/get.lua" "$base/meetings/$id"
-run "POST /meetings (row, EnableX create, row update)" -s "$dir/post.lua" "$base/meetings"
-run "GET /meetings?limit=20 (key check + page of 20)" -s "$dir/get.lua" "$base/meetings?limit=20"
-echo "memory after load: $(rss)"
-echo "meetings stored: $("$bin" meetings list --limit 1000 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') (listing capped at 1000)"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# BENCH_DATABASE_URL with another database name.
+db_url() {
+  python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' \
+    "$BENCH_DATABASE_URL" "$1"
+}
+new_database() {
+  admin_psql -c "CREATE DATABASE $1"
+  databases+=("$1")
+}
+# start NAME COMMAND...: in the background, logging to $dir/NAME.log; sets $started.
+start() {
+  local name=$1; shift
+  "$@" >"$dir/$name.log" 2>&1 &
+  started=$!
+  pids+=("$started")
+}
+# until_answers NAME PID URL: waits up to 10 s for any HTTP answer at URL.
+until_answers() {
+  local i
+  for i in $(seq 1 100); do
+    curl -s -o /dev/null "$3" && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$1 did not start:" >&2; cat "$dir/$1.log" >&2; exit 1
+}
+rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+id=$$
+rg_db=roomgate_bench_${id}_roomgate
+ref_db=roomgate_bench_${id}_reference
+new_database "$rg_db"
+new_database "$ref_db"
+export ENABLEX_APP_ID ENABLEX_APP_KEY
+ENABLEX_APP_ID=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+ENABLEX_APP_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
+sandbox_port=$(free_port) rg_port=$(free_port) ref_port=$(free_port) node_port=$(free_port)
+upstream=http://127.0.0.1:$sandbox_port/video/v1
+
+start sandbox "$bin" sandbox --listen "127.0.0.1:$sandbox_port" --app-id "$ENABLEX_APP_ID" --app-key "$ENABLEX_APP_KEY"
+until_answers sandbox "$started" "http://127.0.0.1:$sandbox_port/"
+start roomgate env DATABASE_URL="$(db_url "$rg_db")" ENABLEX_API_URL="$upstream" EMBED_SUBDOMAIN=bench \
+  ROOMGATE_LISTEN="127.0.0.1:$rg_port" RATE_LIMIT_PER_MINUTE=0 BACKGROUND_JOBS=false RUST_LOG=warn \
+  "$bin" serve
+rg_pid=$started
+until_answers roomgate "$rg_pid" "http://127.0.0.1:$rg_port/healthz"
+start reference env DATABASE_URL="$(db_url "$ref_db")" ENABLEX_API_URL="$upstream" \
+  LISTEN="127.0.0.1:$ref_port" "$reference"
+until_answers reference "$started" "http://127.0.0.1:$ref_port/"
+start node env PORT="$node_port" ENABLEX_API_URL="$upstream" node bench/node-sample/server.js
+until_answers node "$started" "http://127.0.0.1:$node_port/"
+sleep 1
+echo "rss_idle_kb=$(rss_kb "$rg_pid" VmRSS)" >>"$dir/facts"
+
+key=$(DATABASE_URL=$(db_url "$rg_db") "$bin" keys create --name bench 2>"$dir/keys.log") ||
+  { cat "$dir/keys.log" >&2; exit 1; }
+rg=http://127.0.0.1:$rg_port ref=http://127.0.0.1:$ref_port node=http://127.0.0.1:$node_port
+body='{"name":"Bench","kind":"permanent"}'
+lua() { # lua FILE METHOD [HEADER VALUE]
+  { echo "wrk.method = \"$2\""
+    [[ $2 == POST ]] && echo "wrk.body = '$body'" && echo 'wrk.headers["Content-Type"] = "application/json"'
+    [[ -n ${3:-} ]] && echo "wrk.headers[\"$3\"] = \"$4\""
+    true; } >"$dir/$1"
+}
+lua rg_post.lua POST Authorization "Bearer $key"
+lua rg_get.lua GET Authorization "Bearer $key"
+lua post.lua POST
+created_id() { python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'; }
+declare -A creates=(
+  [roomgate]="-s $dir/rg_post.lua $rg/meetings"
+  [reference]="-s $dir/post.lua $ref/meetings"
+  [node]="-s $dir/post.lua $node/api/create-room"
+)
+
+# wrk_run NAME CONNECTIONS SECONDS ARGS...: one wrk run, kept as $dir/wrk/NAME.txt.
+wrk_run() {
+  local name=$1 conns=$2 secs=$3; shift 3
+  wrk -t1 -c"$conns" -d"${secs}s" --latency "$@" >"$dir/wrk/$name.txt" 2>&1 ||
+    { echo "wrk failed ($name):" >&2; cat "$dir/wrk/$name.txt" >&2; exit 1; }
+}
+# side_by_side SCENARIO CONNECTIONS ARGS_ARRAY SERVER...: one run per server, BENCH_ROUNDS times,
+# the order rotated every round.
+side_by_side() {
+  local scenario=$1 conns=$2 r s; local -n args=$3; shift 3
+  local servers=("$@")
+  for r in $(seq 1 "$rounds"); do
+    for s in "${servers[@]}"; do
+      wrk_run "$scenario.$s.r$r" "$conns" "$seconds" ${args[$s]}
+      printf '%-9s %-10s round %s: %s\n' "$scenario" "$s" "$r" \
+        "$(python3 scripts/bench.py line "$dir/wrk/$scenario.$s.r$r.txt")"
+    done
+    servers=("${servers[@]:1}" "${servers[0]}") # rotate: each server takes each place in turn
+  done
+}
+
+echo "roomgate, reference and Node stand-in against one sandbox; ${seconds}s per run, $rounds round(s), $(nproc) cores"
+for s in roomgate reference node; do wrk -t1 -c64 -d1s ${creates[$s]} >/dev/null; done # warm-up
+side_by_side create64 64 creates roomgate reference node
+rg_id=$(curl -fsS -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d "$body" "$rg/meetings" | created_id)
+ref_id=$(curl -fsS -X POST "$ref/meetings" | created_id)
+declare -A reads=([roomgate]="-s $dir/rg_get.lua $rg/meetings/$rg_id" [reference]="$ref/meetings/$ref_id")
+side_by_side read64 64 reads roomgate reference
+side_by_side create1 1 creates roomgate reference
+side_by_side read1 1 reads roomgate reference
+
+# The list: roomgate's caller topped up to 100,000 meetings by one INSERT (rows shaped like the
+# ones roomgate writes: UUID v7 ids in time order, its default settings), then ANALYZE.
+rg_psql() { psql "$(db_url "$rg_db")" -v ON_ERROR_STOP=1 -qAtX "$@"; }
+rg_psql -v n="$rows_wanted" >/dev/null <<'SQL'
+INSERT INTO meetings (id, room_id, kind, name, description, owner_ref, embed, settings, state,
+                      created_at, updated_at, created_by)
+SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7'
+        || substr(md5(g::text), 1, 3) || '8' || substr(md5(g::text), 4, 15))::uuid,
+       'seed' || lpad(to_hex(g), 20, '0'), 'permanent', 'Seeded ' || g, NULL, 'bench', 'lite',
+       '{"mode": "group", "moderators": 1, "participants": 10, "quality": "SD",
+         "max_active_talkers": 6, "screen_share": false, "canvas": false, "abwd": true,
+         "auto_recording": false, "wait_for_moderator": false, "knock": false,
+         "media_zone": "XX"}'::jsonb,
+       'active', t, t, 'key:bench'
+FROM generate_series(1, greatest(0, :n - (SELECT count(*) FROM meetings WHERE
+                                             created_by = 'key:bench' AND state = 'active'))) AS g,
+     LATERAL (SELECT now() - interval '1 day' + g * interval '1 ms' AS t) AS at;
+ANALYZE meetings;
+SQL
+echo "rows=$(rg_psql -c "SELECT count(*) FROM meetings WHERE created_by = 'key:bench' AND state = 'active'")" >>"$dir/facts"
+seeded=$(rg_psql -c "SELECT id FROM meetings WHERE name LIKE 'Seeded %' ORDER BY id LIMIT 1")
+if [[ -n $seeded ]] && ! curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$rg/meetings/$seeded"; then
+  echo "roomgate cannot read a seeded row ($seeded): the seed's shape is wrong" >&2; exit 1
+fi
+declare -A lists=([roomgate]="-s $dir/rg_get.lua $rg/meetings?limit=50")
+wrk -t1 -c64 -d1s ${lists[roomgate]} >/dev/null # warm-up
+side_by_side list64 64 lists roomgate
+side_by_side list1 1 lists roomgate
+
+sleep 1
+{ echo "rss_after_kb=$(rss_kb "$rg_pid" VmRSS)"; echo "hwm_after_kb=$(rss_kb "$rg_pid" VmHWM)"; } >>"$dir/facts"
+python3 scripts/bench.py hold --port "$rg_port" --pid "$rg_pid" --count "$held_connections" >>"$dir/facts"
+
+redacted=$(python3 -c 'import re, sys; print(re.sub(r"://([^:/@]+):[^@]*@", r"://\1:…@", sys.argv[1]))' "$BENCH_DATABASE_URL")
+cmdline="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }BENCH_SECONDS=$seconds BENCH_ROUNDS=$rounds BENCH_DATABASE_URL=$redacted ./scripts/bench.sh${1:+ $1}"
+{ echo "seconds=$seconds"; echo "rounds=$rounds"; echo "cores=$(nproc)"; echo "load=$load"
+  echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "postgres=$(admin_psql -c 'SHOW server_version' | cut -d' ' -f1)"
+  echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations || echo +changes)"
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"; } >>"$dir/facts"
+echo
+if $write; then
+  python3 scripts/bench.py report --dir "$dir" --write docs/benchmarks.md --command "$cmdline"
+else
+  python3 scripts/bench.py report --dir "$dir" --command "$cmdline"
+fi

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""The reporting half of scripts/bench.sh (issue 11), standard library only.
+
+  bench.py line FILE                  one wrk --latency output as one line
+  bench.py hold --port P --pid PID    hold 1,000 keep-alive connections open, print PID's RSS
+  bench.py report --dir DIR [--write docs/benchmarks.md --command CMD]
+                                      the figures, the ratios against issue 11's targets and,
+                                      with --write, the marked section of docs/benchmarks.md
+
+The run directory holds one wrk output per run, `wrk/<scenario>.<server>.r<round>.txt`, and
+`facts` (key=value lines: memory, row count, machine).
+"""
+
+import argparse
+import glob
+import os
+import re
+import socket
+import statistics
+import sys
+import time
+
+BEGIN, END = "<!-- bench.sh:begin -->", "<!-- bench.sh:end -->"
+UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk(path):
+    text = open(path).read()
+
+    def latency(pct):
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        return float(m.group(1)) * UNIT[m.group(2)] if m else None
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if not rps:
+        sys.exit(f"bench.py: no Requests/sec in {path}:\n{text}")
+    return {
+        "rps": float(rps.group(1)),
+        "p50": latency(50),
+        "p99": latency(99),
+        "errors": (sum(map(int, sock.groups())) if sock else 0)
+        + (int(non2xx.group(1)) if non2xx else 0),
+    }
+
+
+def ms(value):
+    if value is None:
+        return "?"
+    if value < 10:
+        return f"{value:.2f} ms"
+    return f"{value:,.0f} ms"
+
+
+def describe(run, rate=True):
+    parts = [f"p50 {ms(run['p50'])}", f"p99 {ms(run['p99'])}"]
+    if run["errors"]:
+        parts.append(f"**{run['errors']:,} errors**")
+    head = f"{run['rps']:,.0f}/s " if rate else ""
+    return head + "(" + ", ".join(parts) + ")" if rate else ", ".join(parts)
+
+
+def load(directory):
+    """{(scenario, server): the median run by requests/s}, every run, and the facts."""
+    runs, every = {}, []
+    for path in sorted(glob.glob(os.path.join(directory, "wrk", "*.r*.txt"))):
+        scenario, server, _ = os.path.basename(path).split(".", 2)
+        run = parse_wrk(path)
+        every.append((scenario, server, run))
+        runs.setdefault((scenario, server), []).append(run)
+    median = {
+        key: sorted(rs, key=lambda r: r["rps"])[(len(rs) - 1) // 2] for key, rs in runs.items()
+    }
+    facts = {}
+    for line in open(os.path.join(directory, "facts")):
+        key, _, value = line.strip().partition("=")
+        if key:
+            facts[key] = value
+    return median, every, facts
+
+
+def report(directory):
+    runs, every, facts = load(directory)
+    get = lambda scenario, server: runs.get((scenario, server))  # noqa: E731
+    mib = lambda key: int(facts[key]) / 1024 if facts.get(key) else None  # noqa: E731
+    rows_n = int(facts.get("rows", "0"))
+
+    def cell(scenario, server, rate=True):
+        run = get(scenario, server)
+        return describe(run, rate) if run else "—"
+
+    figures = [
+        "| | roomgate | two-write reference | Node stand-in |",
+        "|---|---|---|---|",
+        f"| creates/s, 64 clients | {cell('create64', 'roomgate')} | "
+        f"{cell('create64', 'reference')} | {cell('create64', 'node')} |",
+        f"| reads by id/s, 64 clients | {cell('read64', 'roomgate')} | "
+        f"{cell('read64', 'reference')} | — |",
+        f"| list of 50 from {rows_n:,} rows/s, 64 clients | {cell('list64', 'roomgate')} | — | — |",
+        f"| 1 client: create | {cell('create1', 'roomgate', False)} | "
+        f"{cell('create1', 'reference', False)} | — |",
+        f"| 1 client: read by id | {cell('read1', 'roomgate', False)} | "
+        f"{cell('read1', 'reference', False)} | — |",
+        f"| 1 client: list of 50 from {rows_n:,} rows | {cell('list1', 'roomgate', False)} | — | — |",
+        f"| resident memory: idle / after the runs (peak) / holding "
+        f"{int(facts.get('held_open', 0)):,} keep-alive connections | "
+        f"{mib('rss_idle_kb') or 0:.1f} / {mib('rss_after_kb') or 0:.1f} "
+        f"({mib('hwm_after_kb') or 0:.1f}) / {mib('rss_held_kb') or 0:.1f} MiB | — | — |",
+    ]
+
+    def ratio(a, b):
+        return a["rps"] / b["rps"] if a and b and b["rps"] else None
+
+    checks = []
+
+    def check(what, measured, ok):
+        checks.append((what, measured, ok))
+
+    c_rg, c_ref, c_node = get("create64", "roomgate"), get("create64", "reference"), get("create64", "node")
+    r = ratio(c_rg, c_ref)
+    check("creates/s ≥ 1.5× the reference", f"{r:.2f}×" if r else "?", r is not None and r >= 1.5)
+    r = ratio(c_rg, c_node)
+    check("creates/s ≥ 1.0× the Node stand-in", f"{r:.2f}×" if r else "?", r is not None and r >= 1.0)
+    p99 = c_rg["p99"] if c_rg else None
+    check("create p99 < 40 ms (64 clients)", ms(p99), p99 is not None and p99 < 40)
+    errors = sum(run["errors"] for scenario, server, run in every if server == "roomgate")
+    check("no errors (every roomgate run)", f"{errors:,}", errors == 0)
+    r = ratio(get("read64", "roomgate"), get("read64", "reference"))
+    check("reads by id/s ≥ 0.9× the reference", f"{r:.2f}×" if r else "?", r is not None and r >= 0.9)
+    l1 = get("list1", "roomgate")
+    check(f"list of 50 from {rows_n:,}: p50 < 5 ms, 1 client", ms(l1 and l1["p50"]),
+          bool(l1 and l1["p50"] is not None and l1["p50"] < 5))
+    l64 = get("list64", "roomgate")
+    check(f"list of 50 from {rows_n:,}: ≥ 5,000/s, 64 clients",
+          f"{l64['rps']:,.0f}/s" if l64 else "?", bool(l64 and l64["rps"] >= 5000))
+    for scenario, what, bound in (("create1", "create", 0.3), ("read1", "read", 0.1)):
+        a, b = get(scenario, "roomgate"), get(scenario, "reference")
+        extra = a["p50"] - b["p50"] if a and b and a["p50"] is not None and b["p50"] is not None else None
+        check(f"1 client: a {what} adds ≤ {bound} ms p50 to the reference",
+              f"{extra:+.2f} ms" if extra is not None else "?", extra is not None and extra <= bound)
+    idle, held = mib("rss_idle_kb"), mib("rss_held_kb")
+    check("resident memory idle < 30 MB", f"{idle:.1f} MiB" if idle else "?", idle is not None and idle < 30)
+    held_open = int(facts.get("held_open", 0))
+    check("resident memory holding 1,000 keep-alive connections < 150 MB",
+          f"{held:.1f} MiB ({held_open:,} held)" if held else "?",
+          held is not None and held < 150 and held_open >= 1000)
+
+    targets = ["| issue 11 target | measured | met |", "|---|---|---|"]
+    targets += [f"| {what} | {measured} | {'yes' if ok else '**no**'} |" for what, measured, ok in checks]
+    about = (
+        f"{facts.get('date', '?')}, {facts.get('cores', '?')} cores ({facts.get('cpu', '?')}, load average "
+        f"{facts.get('load', '?')} before the run), "
+        f"PostgreSQL {facts.get('postgres', '?')}, roomgate at {facts.get('commit', '?')}; "
+        f"`wrk -t1 --latency`, {facts.get('seconds', '?')} s per run, "
+        + ("one run per server and scenario."
+           if facts.get("rounds", "1") == "1"
+           else f"{facts['rounds']} runs per server and scenario, the order rotated each round; the "
+                "median run by requests/s shown.")
+    )
+    return about, figures, targets, sum(ok for _, _, ok in checks), len(checks)
+
+
+def write_section(path, command, about, figures, targets):
+    section = "\n".join([
+        BEGIN,
+        f"Measured {about}",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        *figures,
+        "",
+        *targets,
+        END,
+    ])
+    text = open(path).read()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    open(path, "w").write(text)
+
+
+def hold(port, pid, count):
+    """Opens `count` connections, sends one keep-alive GET /healthz on each, keeps them open
+    and samples the server's resident memory for a second (roomgate closes idle keep-alive
+    connections after HEADER_READ_TIMEOUT_SECS, 10 s by default)."""
+    deadline = time.monotonic() + 15  # for everything but the sampling: a stuck server fails fast
+    left = lambda: max(0.01, deadline - time.monotonic())  # noqa: E731
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=left())
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+        socks.append(s)
+    answered = 0
+    for s in socks:
+        try:
+            s.settimeout(left())
+            answered += s.recv(4096).startswith(b"HTTP/1.1 200")
+        except OSError:
+            pass
+    peak = 0
+    for _ in range(10):
+        time.sleep(0.1)
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    peak = max(peak, int(line.split()[1]))
+    still_open = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            still_open += s.recv(1) != b""  # data on an idle keep-alive line: not expected
+        except BlockingIOError:
+            still_open += 1  # nothing to read and not closed: still open
+        except OSError:
+            pass
+        s.close()
+    print(f"rss_held_kb={peak}\nheld_open={min(answered, still_open)}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    line = sub.add_parser("line")
+    line.add_argument("file")
+    held = sub.add_parser("hold")
+    held.add_argument("--port", type=int, required=True)
+    held.add_argument("--pid", type=int, required=True)
+    held.add_argument("--count", type=int, default=1000)
+    rep = sub.add_parser("report")
+    rep.add_argument("--dir", required=True)
+    rep.add_argument("--write", metavar="MARKDOWN")
+    rep.add_argument("--command", default="./scripts/bench.sh")
+    args = parser.parse_args()
+    if args.command == "line":
+        print(describe(parse_wrk(args.file)))
+    elif args.command == "hold":
+        hold(args.port, args.pid, args.count)
+    else:
+        about, figures, targets, met, total = report(args.dir)
+        print(f"Measured {about}\n")
+        print("\n".join(figures) + "\n")
+        print("\n".join(targets))
+        print(f"\n{met} of {total} targets met.")
+        if args.write:
+            write_section(args.write, args.command, about, figures, targets)
+            print(f"(written to {args.write})")
+
+
+if __name__ == "__main__":
+    main()
