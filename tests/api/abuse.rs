@@ -2,7 +2,7 @@
 //! refused before any lookup, every refusal is counted, and the log stays small.
 
 use crate::common::{Backend, TestApp, each_backend, spawn_app_with};
-use crate::process::{Binary, free_port};
+use crate::process::Binary;
 use roomgate::config::RateLimit;
 use sqlx::Connection;
 use std::num::NonZeroU32;
@@ -106,18 +106,15 @@ async fn a_flood_of_wrong_keys_writes_a_bounded_log() {
     const WORKERS: usize = 16;
     let dir = std::env::temp_dir().join(format!("roomgate-abuse-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let port = free_port();
-    let mut roomgate = Binary::start(
+    let (mut roomgate, port) = Binary::start_listening(
         &["serve", "--sandbox"],
         &dir,
         &[
-            ("ROOMGATE_LISTEN", format!("127.0.0.1:{port}")),
             ("DATABASE_URL", format!("sqlite://{}/rg.db", dir.display())),
             ("RATE_LIMIT_PER_MINUTE", "1".to_owned()),
             ("RATE_LIMIT_BURST", "2".to_owned()),
         ],
     );
-    roomgate.wait_for("roomgate listening", Duration::from_secs(30));
     let logged_before = roomgate.seen.len();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();

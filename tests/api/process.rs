@@ -88,8 +88,46 @@ impl Binary {
         }
     }
 
+    /// Starts `roomgate ARGS` listening on a free loopback port (its `ROOMGATE_LISTEN` is set
+    /// here) and waits until it listens. A port taken between choosing and binding it (other
+    /// tests run at the same time) is retried with another, up to three times.
+    pub fn start_listening(
+        args: &[&str],
+        dir: &std::path::Path,
+        env: &[(&str, String)],
+    ) -> (Self, u16) {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let port = free_port();
+            let mut vars = env.to_vec();
+            vars.push(("ROOMGATE_LISTEN", format!("127.0.0.1:{port}")));
+            let mut binary = Self::start(args, dir, &vars);
+            let listening = binary.wait_for_either("roomgate listening", "cannot listen");
+            if listening || tries == 3 {
+                binary.wait_for("roomgate listening", Duration::from_secs(1));
+                return (binary, port);
+            }
+        }
+    }
+
+    /// Whether `yes` shows up before `no` (waiting at most 30 s).
+    fn wait_for_either(&mut self, yes: &str, no: &str) -> bool {
+        let line = self.wait_for_blocking_either(&[yes, no], Duration::from_secs(30));
+        line.contains(yes)
+    }
+
     fn wait_for_blocking(&mut self, text: &str, within: Duration) -> String {
-        if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
+        self.wait_for_blocking_either(&[text], within)
+    }
+
+    fn wait_for_blocking_either(&mut self, texts: &[&str], within: Duration) -> String {
+        let text = texts.join("' or '");
+        if let Some(line) = self
+            .seen
+            .iter()
+            .find(|l| texts.iter().any(|t| l.contains(t)))
+        {
             return line.clone();
         }
         let deadline = std::time::Instant::now() + within;
@@ -98,7 +136,7 @@ impl Binary {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
-                    if line.contains(text) {
+                    if texts.iter().any(|t| line.contains(t)) {
                         return line;
                     }
                 }
