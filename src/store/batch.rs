@@ -121,30 +121,17 @@ impl BatchWrite for Inserts {
     type Out = ();
 
     async fn write(store: &SqlStore, items: &[Meeting]) -> Vec<Result<(), StoreError>> {
-        if let [one] = items {
-            return vec![insert_one(store, one).await];
-        }
-        let mut q = Statement::new(format!("INSERT INTO meetings ({INSERT_COLUMNS}) VALUES "));
-        for (i, m) in items.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" });
-            for (j, arg) in insert_args(m).into_iter().enumerate() {
-                if j > 0 {
-                    q.push(", ");
-                }
-                q.bind(arg);
-            }
-            q.push(")");
-        }
-        match store.execute(&q.sql, q.args).await {
-            Ok(_) => items.iter().map(|_| Ok(())).collect(),
+        match insert_rows(store, items).await {
+            Ok(()) => items.iter().map(|_| Ok(())).collect(),
             // Row by row, so only the offending row's request fails.
-            Err(_) => {
+            Err(_) if items.len() > 1 => {
                 let mut results = Vec::with_capacity(items.len());
                 for m in items {
-                    results.push(insert_one(store, m).await);
+                    results.push(insert_rows(store, std::slice::from_ref(m)).await);
                 }
                 results
             }
+            Err(err) => vec![Err(err)],
         }
     }
 }
@@ -154,15 +141,19 @@ pub(super) const INSERT_COLUMNS: &str = "id, room_id, kind, name, description, o
     created_by, embed, starts_at, ends_at, joinable_from, duration_minutes, settings, state, \
     failure, created_at, updated_at, deleted_at";
 
-async fn insert_one(store: &SqlStore, m: &Meeting) -> Result<(), StoreError> {
-    let mut q = Statement::new(format!("INSERT INTO meetings ({INSERT_COLUMNS}) VALUES ("));
-    for (j, arg) in insert_args(m).into_iter().enumerate() {
-        if j > 0 {
-            q.push(", ");
+/// Writes new meetings' rows in one statement.
+async fn insert_rows(store: &SqlStore, items: &[Meeting]) -> Result<(), StoreError> {
+    let mut q = Statement::new(format!("INSERT INTO meetings ({INSERT_COLUMNS}) VALUES "));
+    for (i, m) in items.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" });
+        for (j, arg) in insert_args(m).into_iter().enumerate() {
+            if j > 0 {
+                q.push(", ");
+            }
+            q.bind(arg);
         }
-        q.bind(arg);
+        q.push(")");
     }
-    q.push(")");
     store.execute(&q.sql, q.args).await.map(drop)
 }
 

@@ -100,25 +100,9 @@ pub(super) async fn watch_key_changes(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        let listened = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(KEY_CHANNEL).await?;
-            // Anything announced before this point may have been missed.
-            on_change(None);
-            loop {
-                match listener.try_recv().await? {
-                    Some(notice) => on_change(Some(notice.payload())),
-                    None => on_change(None),
-                }
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
         tokio::select! {
-            result = listened => {
-                if let Err(err) = result {
-                    tracing::warn!(error = %err, "listening for API key changes failed; cached keys expire by themselves meanwhile");
-                }
+            err = listen(&pool, &on_change) => {
+                tracing::warn!(error = %err, "listening for API key changes failed; cached keys expire by themselves meanwhile");
                 on_change(None);
             }
             _ = stop.wait_for(|stopped| *stopped) => return,
@@ -126,6 +110,27 @@ pub(super) async fn watch_key_changes(
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
+
+/// Passes on announcements until listening fails; returns why.
+async fn listen(pool: &PgPool, on_change: &(impl Fn(Option<&str>) + Sync)) -> sqlx::Error {
+    let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(listener) => listener,
+        Err(err) => return err,
+    };
+    if let Err(err) = listener.listen(KEY_CHANNEL).await {
+        return err;
+    }
+    // Anything announced before this point may have been missed.
+    on_change(None);
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notice)) => on_change(Some(notice.payload())),
+            // The connection was lost (sqlx reconnects): announcements may have been missed.
+            Ok(None) => on_change(None),
+            Err(err) => return err,
         }
     }
 }
