@@ -364,8 +364,10 @@ pub async fn build_state(config: &Config) -> Result<(http::AppState, Store), Run
         .collect();
     let state = http::AppState {
         auth: Authenticator::new(store.clone(), jwt),
-        service: Service::new(store.clone(), client, urls)
-            .withholding_moderator_urls(!config.security.moderator_url_in_answers),
+        service: Arc::new(
+            Service::new(store.clone(), client, urls)
+                .withholding_moderator_urls(!config.security.moderator_url_in_answers),
+        ),
         limiter,
         default_plan: config.embed_plan,
         request_timeout: config.security.request_timeout,

@@ -43,7 +43,8 @@ use utoipa_axum::routes;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub service: Service,
+    /// Shared, so that the per-request copies axum makes of the state are cheap.
+    pub service: Arc<Service>,
     pub auth: Authenticator,
     /// Per-caller token buckets; `None` when rate limiting is off.
     pub limiter: Option<Arc<Limiter>>,
@@ -52,7 +53,7 @@ pub struct AppState {
     /// Longest a request may take before it is answered 503.
     pub request_timeout: Duration,
     /// Origins whose browsers may call the API (CORS); empty allows none.
-    pub cors_origins: Vec<HeaderValue>,
+    pub cors_origins: Arc<[HeaderValue]>,
     /// How long an `Idempotency-Key`'s first answer is kept.
     pub idempotency_ttl: Duration,
     /// The OpenAPI document, rendered when the router is built.
@@ -101,7 +102,7 @@ pub fn routes(state: AppState) -> OpenApiRouter {
 
 fn with_middleware(router: Router, state: &AppState) -> Router {
     let timeout = state.request_timeout;
-    let cors = cors(state.cors_origins.clone());
+    let cors = cors(state.cors_origins.to_vec());
     let api = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
