@@ -8,7 +8,7 @@ use super::idempotency;
 use super::settings::{SettingsBody, choice, optional_text};
 use super::views::MeetingView;
 use crate::meetings::{
-    Caller, EmbedPlan, FieldError, Idempotent, Kind, ListFilter, Meeting, NewMeeting, Schedule,
+    Caller, Created, EmbedPlan, FieldError, Idempotent, Kind, ListFilter, NewMeeting, Schedule,
     Settings, Status, parse_instant,
 };
 use axum::Json;
@@ -150,8 +150,8 @@ pub async fn create(
     let key = idempotency::key(&headers)?;
     let new = body.validate(state.default_plan, Utc::now(), &caller)?;
     let Some(key) = key else {
-        let meeting = state.service.create(Uuid::now_v7(), new).await?;
-        return created(&state, meeting, &caller).await;
+        let made = state.service.create(Uuid::now_v7(), new).await?;
+        return Ok(created(&state, made));
     };
     let ttl = state.idempotency_ttl;
     let outcome = state
@@ -172,26 +172,22 @@ pub async fn create(
             }
             return Ok(idempotency::replay(status, body, meeting_id));
         }
-        Idempotent::Created(meeting) => created(&state, meeting, &caller).await?,
+        Idempotent::Created(made) => created(&state, *made),
         Idempotent::Refused(err) => ApiError::from(err).into_response(),
     };
     idempotency::remember(&state, &caller, &key, response).await
 }
 
 /// `201 Created` with the meeting and its `Location`.
-async fn created(
-    state: &AppState,
-    meeting: Meeting,
-    caller: &Caller,
-) -> Result<Response, ApiError> {
-    let location = format!("/meetings/{}", meeting.id);
-    let view = MeetingView::one(state, meeting, caller).await?;
-    Ok((
+fn created(state: &AppState, made: Created) -> Response {
+    let location = format!("/meetings/{}", made.meeting.id);
+    let view = MeetingView::created(state, made);
+    (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(view),
     )
-        .into_response())
+        .into_response()
 }
 
 /// `GET /meetings/{id}`.

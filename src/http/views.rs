@@ -4,7 +4,7 @@ use super::AppState;
 use super::docs;
 use super::error::ApiError;
 use super::settings::SettingsView;
-use crate::meetings::{Caller, Meeting};
+use crate::meetings::{Caller, Created, Meeting};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -55,6 +55,11 @@ impl MeetingView {
                 Self::new(state, m, now, url)
             })
             .collect())
+    }
+
+    /// A meeting just created, as its creator sees it (its moderator URL already recorded).
+    pub(super) fn created(state: &AppState, made: Created) -> Self {
+        Self::new(state, made.meeting, Utc::now(), made.moderator_url)
     }
 
     /// One meeting as `caller` may see it.

@@ -169,7 +169,7 @@ impl Jobs {
                     waiting.remove(&id);
                     let (store, room_id) = (self.store.clone(), room.room_id.clone());
                     completing.spawn(async move {
-                        let done = store.activate(id, &room_id, now()).await;
+                        let done = store.activate(id, &room_id, now(), None).await;
                         (id, room_id, done)
                     });
                 }

@@ -3,9 +3,10 @@
 //! which wait for the reconciler is decided here; the HTTP layer only renders and stores the
 //! answers it is told to keep.
 
-use super::{Caller, FieldError, IdempotencyRecord, MeetingError, NewMeeting, Service, State, now};
+use super::{
+    Caller, Created, FieldError, IdempotencyRecord, MeetingError, NewMeeting, Service, State, now,
+};
 use crate::enablex::EnableXError;
-use crate::meetings::Meeting;
 use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -20,7 +21,7 @@ const ABANDONED: chrono::Duration = chrono::Duration::seconds(60);
 pub enum Idempotent {
     /// This request made the meeting, or found it settled by the reconciler: answer it and
     /// keep the answer ([`Service::remember`]).
-    Created(Meeting),
+    Created(Box<Created>),
     /// EnableX definitely refused: the refusal stands for the key's life. Answer it and keep
     /// the answer.
     Refused(MeetingError),
@@ -113,7 +114,7 @@ impl Service {
                 }
                 Claim::Fresh(id) => {
                     return match self.create(id, new).await {
-                        Ok(meeting) => Ok(Idempotent::Created(meeting)),
+                        Ok(created) => Ok(Idempotent::Created(Box::new(created))),
                         Err(MeetingError::Upstream(err)) if err.is_definite_refusal() => {
                             Ok(Idempotent::Refused(err.into()))
                         }
@@ -131,7 +132,13 @@ impl Service {
                     if self.store.get(id).await?.map(|m| m.state) == Some(State::Active) {
                         // Settled by the reconciler after an unknown outcome: answer as the
                         // first request would have.
-                        return Ok(Idempotent::Created(self.get(id, caller).await?));
+                        let meeting = self.get(id, caller).await?;
+                        let moderator_url =
+                            self.moderator_urls(caller, &[&meeting]).await?.remove(&id);
+                        return Ok(Idempotent::Created(Box::new(Created {
+                            meeting,
+                            moderator_url,
+                        })));
                     }
                     if Instant::now() >= deadline {
                         return Err(MeetingError::Pending(

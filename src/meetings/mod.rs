@@ -16,7 +16,7 @@ pub use idempotency::Idempotent;
 pub use schedule::{
     JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, MAX_INSTANT, MIN_INSTANT, Schedule, parse_instant,
 };
-pub use service::{MeetingError, Service, TOKEN_LIFETIME_MINUTES};
+pub use service::{Created, MeetingError, Service, TOKEN_LIFETIME_MINUTES};
 pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
 pub use store::{MeetingStore, StoreError};
 pub use urls::{EmbedUrls, LinkOptions, moderator_hash};

@@ -1,8 +1,8 @@
 //! The meetings service: the one place that orders writes to the store and calls to EnableX.
 
 use super::{
-    Caller, ChangeError, EmbedUrls, FieldError, Kind, ListFilter, Meeting, MeetingStore,
-    NewMeeting, Page, State, Status, StoreError, now,
+    Caller, ChangeError, EmbedUrls, FieldError, GrantKind, Kind, ListFilter, Meeting, MeetingStore,
+    ModeratorGrant, NewMeeting, Page, State, Status, StoreError, now,
 };
 use crate::enablex::{CreateRoom, EnableXClient, EnableXError, RoomData, RoomSettings, Sip};
 use std::sync::Arc;
@@ -29,6 +29,14 @@ pub enum MeetingError {
     Upstream(#[from] EnableXError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A meeting just made, and the moderator URL its creator's answer carries (none when they
+/// are withheld), already recorded in the audit trail.
+#[derive(Debug)]
+pub struct Created {
+    pub meeting: Meeting,
+    pub moderator_url: Option<String>,
 }
 
 /// Creates, reads, lists and deletes meetings. Cheap to clone.
@@ -77,9 +85,10 @@ impl Service {
     /// at EnableX carrying the meeting's id in its `data`, then the row is completed. If
     /// EnableX refuses, the row is marked failed; if the outcome is unknown (timeout, broken
     /// answer) the row stays `provisioning` so that the room, if it was made, can be found by
-    /// that id and nothing is orphaned.
+    /// that id and nothing is orphaned. The creator's moderator URL, when answers carry it, is
+    /// recorded in the audit trail in the same commit that completes the row.
     #[tracing::instrument(skip_all, fields(meeting_id, kind = %new.kind))]
-    pub async fn create(&self, id: Uuid, new: NewMeeting) -> Result<Meeting, MeetingError> {
+    pub async fn create(&self, id: Uuid, new: NewMeeting) -> Result<Created, MeetingError> {
         // While EnableX is known to be down, fail before writing anything.
         self.enablex.admit()?;
         let created_at = now();
@@ -105,12 +114,24 @@ impl Service {
         self.store.insert(&meeting).await?;
         match self.enablex.create_room(&room_request(&meeting)).await {
             Ok(room) => {
+                // The creator owns the meeting: its answer carries the moderator URL.
+                let handed = self.moderator_urls_in_answers.then(|| ModeratorGrant {
+                    meeting_id: meeting.id,
+                    caller: meeting.created_by.clone(),
+                    what: GrantKind::Url,
+                    at: now(),
+                });
                 let meeting = self
                     .store
-                    .activate(meeting.id, &room.room_id, now())
+                    .activate(meeting.id, &room.room_id, now(), handed.as_ref())
                     .await?;
+                let moderator_url =
+                    handed.map(|_| self.urls.moderator(meeting.embed, &room.room_id));
                 metrics::counter!(crate::metrics::MEETINGS_CREATED, "kind" => meeting.kind.as_str()).increment(1);
-                Ok(meeting)
+                Ok(Created {
+                    meeting,
+                    moderator_url,
+                })
             }
             Err(err) if err.outcome_unknown() => {
                 tracing::warn!(meeting_id = %meeting.id, "room creation outcome unknown; left provisioning");

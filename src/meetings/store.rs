@@ -35,12 +35,14 @@ pub trait MeetingStore: Send + Sync + 'static {
     /// Writes a new meeting, normally in state `provisioning` before EnableX is called.
     async fn insert(&self, meeting: &Meeting) -> Result<(), StoreError>;
     /// Records EnableX's room id and makes a `provisioning` (or `failed`, when the room turned
-    /// up after all) meeting active.
+    /// up after all) meeting active; with `grant`, records it in the same commit, if and only
+    /// if this call activated the meeting.
     async fn activate(
         &self,
         id: Uuid,
         room_id: &str,
         at: DateTime<Utc>,
+        grant: Option<&ModeratorGrant>,
     ) -> Result<Meeting, StoreError>;
     /// Records that the room could not be created (only from `provisioning`).
     async fn mark_failed(

@@ -1,22 +1,30 @@
-//! Writes that share their commits. Concurrent creates each write a row before EnableX is
-//! called and update it after; instead of one statement and one commit each, the rows queued
-//! while a few workers are busy go in together: one multi-row statement, one commit. Each
-//! caller still gets its answer only once its own row is committed, and a batch that fails is
-//! retried row by row, so one bad row fails only its own request.
+//! Writes that share their commits, and reads that share their queries. Concurrent creates
+//! each write a row before EnableX is called and update it after; instead of one statement and
+//! one commit each, the rows queued while a few workers are busy go in together: one multi-row
+//! statement, one commit. Each caller still gets its answer only once its own row is
+//! committed, and a batch that fails is retried row by row, so one bad row fails only its own
+//! request. Reads by id are grouped the same way (one `IN (…)` query for the ids asked for
+//! meanwhile). Each worker keeps its connection while its queue has work ([`Lane`]).
 
+use super::lane::Lane;
 use super::meetings::{COLUMNS, insert_args, meeting};
 use super::{Arg, SqlStore, Statement, StoreError};
 use crate::meetings::{Meeting, ModeratorGrant};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 /// Rows written by one statement at most.
 const MAX_BATCH: usize = 64;
-/// Statements in flight at once (the pool has more connections, for reads).
-const WORKERS: usize = 3;
+/// Statements of one kind in flight at once. Each worker holds a connection only while its
+/// queue has work, so four kinds of writes and reads fit in the pool's ten connections with
+/// room for the rest.
+const WORKERS: usize = 2;
+/// How long an idle worker keeps its connection, for the next request in a steady trickle.
+const IDLE_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
 
 type Reply<R> = oneshot::Sender<Result<R, StoreError>>;
 /// The queue's receiving end, shared by the workers.
@@ -29,12 +37,33 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
     type Item: Send + 'static;
     type Out: Send + 'static;
     /// Writes `items` together; one answer per item, in order.
-    async fn write(store: &SqlStore, items: &[Self::Item]) -> Vec<Result<Self::Out, StoreError>>;
+    async fn write(lane: &mut Lane, items: &[Self::Item]) -> Vec<Result<Self::Out, StoreError>>;
 }
 
 /// A queue of writes of one kind and the workers that drain it a batch at a time.
 pub(super) struct Batcher<W: BatchWrite> {
     queue: mpsc::Sender<(W::Item, Reply<W::Out>)>,
+    /// For writes made directly, when nothing else is in flight.
+    store: SqlStore,
+    /// Writes of this kind asked for and not yet answered.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a write in flight until it is answered or its caller gives up.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Counts one more; says whether it is the only one.
+    fn enter(count: &Arc<AtomicUsize>) -> (Self, bool) {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        (Self(count.clone()), before == 0)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<W: BatchWrite> std::fmt::Debug for Batcher<W> {
@@ -51,7 +80,11 @@ impl<W: BatchWrite> Batcher<W> {
         for _ in 0..WORKERS {
             tokio::spawn(work::<W>(store.clone(), receiver.clone()));
         }
-        Self { queue }
+        Self {
+            queue,
+            store,
+            in_flight: Arc::default(),
+        }
     }
 
     /// Queues `items` together and waits for each to be committed.
@@ -73,8 +106,25 @@ impl<W: BatchWrite> Batcher<W> {
         results
     }
 
-    /// Queues `item` and waits for its write to be committed.
+    /// Queues `item` and waits for its write to be committed. When nothing else of its kind
+    /// is in flight there is nothing to share the write with: it is made at once, on a
+    /// connection from the pool, saving the hand-over to a worker. Either way the write is
+    /// finished even if the caller stops waiting (its request was cut off).
     pub async fn write(&self, item: W::Item) -> Result<W::Out, StoreError> {
+        let (counted, alone) = InFlight::enter(&self.in_flight);
+        if alone {
+            let store = self.store.clone();
+            let alone = tokio::spawn(async move {
+                let _counted = counted;
+                let mut lane = Lane::new(store);
+                W::write(&mut lane, std::slice::from_ref(&item)).await.pop()
+            });
+            return match alone.await {
+                Ok(Some(result)) => result,
+                Ok(None) => Err(StoreError::Other("a write gave no answer".into())),
+                Err(_) => Err(StoreError::Unavailable("the write was abandoned".into())),
+            };
+        }
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((item, reply))
@@ -87,13 +137,29 @@ impl<W: BatchWrite> Batcher<W> {
 }
 
 async fn work<W: BatchWrite>(store: SqlStore, receiver: Queue<W>) {
+    let mut lane = Lane::new(store);
     loop {
         let mut batch = Vec::new();
         {
-            // One worker at a time takes what is queued; the others write meanwhile.
-            let mut queue = receiver.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
+            // One worker at a time takes what is queued; the others write meanwhile. A worker
+            // that waits longer than IDLE_HOLD gives its connection back to the pool.
+            let mut queue = match tokio::time::timeout(IDLE_HOLD, receiver.lock()).await {
+                Ok(queue) => queue,
+                Err(_) => {
+                    lane.release();
+                    receiver.lock().await
+                }
+            };
+            let first = match tokio::time::timeout(IDLE_HOLD, queue.recv()).await {
+                Ok(Some(first)) => first,
+                Ok(None) => return,
+                Err(_) => {
+                    lane.release();
+                    let Some(first) = queue.recv().await else {
+                        return;
+                    };
+                    first
+                }
             };
             batch.push(first);
             while batch.len() < MAX_BATCH {
@@ -104,7 +170,8 @@ async fn work<W: BatchWrite>(store: SqlStore, receiver: Queue<W>) {
             }
         }
         let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let results = W::write(&store, &items).await;
+        let results = W::write(&mut lane, &items).await;
+        lane.batch_done();
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (its request was cut off); its row is written anyway.
             let _ = reply.send(result);
@@ -120,14 +187,14 @@ impl BatchWrite for Inserts {
     type Item = Meeting;
     type Out = ();
 
-    async fn write(store: &SqlStore, items: &[Meeting]) -> Vec<Result<(), StoreError>> {
-        match insert_rows(store, items).await {
+    async fn write(lane: &mut Lane, items: &[Meeting]) -> Vec<Result<(), StoreError>> {
+        match insert_rows(lane, items).await {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
             // Row by row, so only the offending row's request fails.
             Err(_) if items.len() > 1 => {
                 let mut results = Vec::with_capacity(items.len());
                 for m in items {
-                    results.push(insert_rows(store, std::slice::from_ref(m)).await);
+                    results.push(insert_rows(lane, std::slice::from_ref(m)).await);
                 }
                 results
             }
@@ -142,7 +209,7 @@ pub(super) const INSERT_COLUMNS: &str = "id, room_id, kind, name, description, o
     failure, created_at, updated_at, deleted_at";
 
 /// Writes new meetings' rows in one statement.
-async fn insert_rows(store: &SqlStore, items: &[Meeting]) -> Result<(), StoreError> {
+async fn insert_rows(lane: &mut Lane, items: &[Meeting]) -> Result<(), StoreError> {
     let mut q = Statement::new(format!("INSERT INTO meetings ({INSERT_COLUMNS}) VALUES "));
     for (i, m) in items.iter().enumerate() {
         q.push(if i == 0 { "(" } else { ", (" });
@@ -154,32 +221,44 @@ async fn insert_rows(store: &SqlStore, items: &[Meeting]) -> Result<(), StoreErr
         }
         q.push(")");
     }
-    store.execute(&q.sql, q.args).await.map(drop)
+    lane.fetch(&q.sql, q.args, nothing).await.map(drop)
 }
 
-/// Rooms recorded on their meetings: `(meeting id, room id, when)`.
+/// For statements that return no rows.
+fn nothing(_: &dyn super::Cells) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// A room recorded on its meeting, and the moderator URL the creator's answer will carry,
+/// recorded in the same commit.
+#[derive(Debug, Clone)]
+pub(super) struct Activation {
+    pub id: Uuid,
+    pub room_id: String,
+    pub at: DateTime<Utc>,
+    pub grant: Option<ModeratorGrant>,
+}
+
+/// Rooms recorded on their meetings.
 pub(super) struct Activations;
 
 #[async_trait::async_trait]
 impl BatchWrite for Activations {
-    type Item = (Uuid, String, DateTime<Utc>);
+    type Item = Activation;
     type Out = Meeting;
 
-    async fn write(
-        store: &SqlStore,
-        items: &[(Uuid, String, DateTime<Utc>)],
-    ) -> Vec<Result<Meeting, StoreError>> {
-        match activate(store, items).await {
+    async fn write(lane: &mut Lane, items: &[Activation]) -> Vec<Result<Meeting, StoreError>> {
+        match activate(lane, items).await {
             Ok(mut done) => items
                 .iter()
-                .map(|(id, _, _)| done.remove(id).ok_or(StoreError::NotFound))
+                .map(|a| done.remove(&a.id).ok_or(StoreError::NotFound))
                 .collect(),
             Err(_) if items.len() > 1 => {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
-                    let one = activate(store, std::slice::from_ref(item)).await;
+                    let one = activate(lane, std::slice::from_ref(item)).await;
                     results.push(
-                        one.and_then(|mut done| done.remove(&item.0).ok_or(StoreError::NotFound)),
+                        one.and_then(|mut done| done.remove(&item.id).ok_or(StoreError::NotFound)),
                     );
                 }
                 results
@@ -189,19 +268,21 @@ impl BatchWrite for Activations {
     }
 }
 
-/// Makes `provisioning` (or `failed`) meetings active with their rooms, in one statement.
+/// Makes `provisioning` (or `failed`) meetings active with their rooms, in one statement, and
+/// records the grants that go with them in the same transaction: only for the meetings this
+/// statement activated (state, room and time as it set them).
 async fn activate(
-    store: &SqlStore,
-    items: &[(Uuid, String, DateTime<Utc>)],
+    lane: &mut Lane,
+    items: &[Activation],
 ) -> Result<HashMap<Uuid, Meeting>, StoreError> {
     let mut q = Statement::new("WITH v(id, room_id, at) AS (VALUES ");
-    for (i, (id, room_id, at)) in items.iter().enumerate() {
+    for (i, a) in items.iter().enumerate() {
         q.push(if i == 0 { "(" } else { ", (" })
-            .bind(*id)
+            .bind(a.id)
             .push(", ")
-            .bind(Arg::from(room_id.as_str()))
+            .bind(Arg::from(a.room_id.as_str()))
             .push(", ")
-            .bind(*at)
+            .bind(a.at)
             .push(")");
     }
     q.push(&format!(
@@ -211,7 +292,42 @@ async fn activate(
          WHERE id IN (SELECT v.id FROM v) AND state IN ('provisioning', 'failed') \
          RETURNING {COLUMNS}"
     ));
-    let rows = store.fetch(&q.sql, q.args, meeting).await?;
+    let mut g = Statement::new(
+        "WITH v(id, meeting_id, caller, what, at, room_id, activated_at) AS (VALUES ",
+    );
+    for (i, (a, grant)) in items
+        .iter()
+        .filter_map(|a| Some((a, a.grant.as_ref()?)))
+        .enumerate()
+    {
+        g.push(if i == 0 { "(" } else { ", (" })
+            .bind(Uuid::now_v7())
+            .push(", ")
+            .bind(grant.meeting_id)
+            .push(", ")
+            .bind(grant.caller.as_str())
+            .push(", ")
+            .bind(grant.what.as_str())
+            .push(", ")
+            .bind(grant.at)
+            .push(", ")
+            .bind(a.room_id.as_str())
+            .push(", ")
+            .bind(a.at)
+            .push(")");
+    }
+    let rows = if g.args.is_empty() {
+        lane.fetch(&q.sql, q.args, meeting).await?
+    } else {
+        g.push(
+            ") INSERT INTO moderator_grants (id, meeting_id, caller, what, at) \
+             SELECT v.id, v.meeting_id, v.caller, v.what, v.at FROM v WHERE EXISTS \
+             (SELECT 1 FROM meetings m WHERE m.id = v.meeting_id AND m.state = 'active' \
+              AND m.room_id = v.room_id AND m.updated_at = v.activated_at)",
+        );
+        lane.transaction(vec![(&q.sql, q.args), (&g.sql, g.args)], meeting)
+            .await?
+    };
     Ok(rows.into_iter().map(|m| (m.id, m)).collect())
 }
 
@@ -224,13 +340,13 @@ impl BatchWrite for Grants {
     type Item = ModeratorGrant;
     type Out = ();
 
-    async fn write(store: &SqlStore, items: &[ModeratorGrant]) -> Vec<Result<(), StoreError>> {
-        match insert_grants(store, items).await {
+    async fn write(lane: &mut Lane, items: &[ModeratorGrant]) -> Vec<Result<(), StoreError>> {
+        match insert_grants(lane, items).await {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
             Err(_) if items.len() > 1 => {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
-                    results.push(insert_grants(store, std::slice::from_ref(item)).await);
+                    results.push(insert_grants(lane, std::slice::from_ref(item)).await);
                 }
                 results
             }
@@ -239,7 +355,7 @@ impl BatchWrite for Grants {
     }
 }
 
-async fn insert_grants(store: &SqlStore, grants: &[ModeratorGrant]) -> Result<(), StoreError> {
+async fn insert_grants(lane: &mut Lane, grants: &[ModeratorGrant]) -> Result<(), StoreError> {
     let mut q =
         Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) VALUES ");
     for (i, g) in grants.iter().enumerate() {
@@ -255,5 +371,47 @@ async fn insert_grants(store: &SqlStore, grants: &[ModeratorGrant]) -> Result<()
             .bind(g.at)
             .push(")");
     }
-    store.execute(&q.sql, q.args).await.map(drop)
+    lane.fetch(&q.sql, q.args, nothing).await.map(drop)
+}
+
+/// Meetings read by id: the ids asked for while the workers were busy, in one query.
+pub(super) struct Lookups;
+
+#[async_trait::async_trait]
+impl BatchWrite for Lookups {
+    type Item = Uuid;
+    type Out = Option<Meeting>;
+
+    async fn write(lane: &mut Lane, ids: &[Uuid]) -> Vec<Result<Option<Meeting>, StoreError>> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut q = Statement::new(format!("SELECT {COLUMNS} FROM meetings WHERE id IN ("));
+        for (i, id) in unique.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(*id);
+        }
+        q.push(")");
+        match lane.fetch(&q.sql, q.args, meeting).await {
+            Ok(rows) => {
+                let found: HashMap<Uuid, Meeting> = rows.into_iter().map(|m| (m.id, m)).collect();
+                ids.iter().map(|id| Ok(found.get(id).cloned())).collect()
+            }
+            Err(err) => {
+                let why = err.to_string();
+                let unavailable = matches!(err, StoreError::Unavailable(_));
+                ids.iter()
+                    .map(|_| {
+                        Err(if unavailable {
+                            StoreError::Unavailable(why.clone())
+                        } else {
+                            StoreError::Other(why.clone())
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::idempotency::{IDEMPOTENCY_COLUMNS, idempotency_record};
 use super::settings::StoredSettings;
-use super::{Arg, Cells, SqlStore, Statement, StoreError, bad, required};
+use super::{Arg, Cells, SqlStore, Statement, StoreError, bad, batch, required};
 use crate::meetings::{
     IdempotencyRecord, ListFilter, Meeting, MeetingStore, ModeratorGrant, Schedule, Status,
 };
@@ -168,11 +168,15 @@ impl MeetingStore for SqlStore {
         id: Uuid,
         room_id: &str,
         at: DateTime<Utc>,
+        grant: Option<&ModeratorGrant>,
     ) -> Result<Meeting, StoreError> {
-        self.writes()?
-            .activations
-            .write((id, room_id.to_owned(), at))
-            .await
+        let activation = batch::Activation {
+            id,
+            room_id: room_id.to_owned(),
+            at,
+            grant: grant.cloned(),
+        };
+        self.writes()?.activations.write(activation).await
     }
 
     async fn mark_failed(
@@ -264,8 +268,8 @@ impl MeetingStore for SqlStore {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Meeting>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM meetings WHERE id = $1");
-        self.fetch_one(&sql, vec![id.into()], meeting).await
+        // With the reads by id of other requests meanwhile, in one query.
+        self.writes()?.lookups.write(id).await
     }
 
     async fn list(

@@ -10,6 +10,7 @@ mod batch;
 mod idempotency;
 mod jobs;
 mod keys;
+mod lane;
 mod meetings;
 mod postgres;
 mod settings;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use sqlx::query::Query;
 use sqlx::{Executor, IntoArguments, PgPool, Pool, SqlitePool};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -66,6 +68,7 @@ struct Writes {
     inserts: batch::Batcher<batch::Inserts>,
     activations: batch::Batcher<batch::Activations>,
     grants: batch::Batcher<batch::Grants>,
+    lookups: batch::Batcher<batch::Lookups>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +95,7 @@ impl SqlStore {
             inserts: batch::Batcher::start(plain.clone()),
             activations: batch::Batcher::start(plain.clone()),
             grants: batch::Batcher::start(plain.clone()),
+            lookups: batch::Batcher::start(plain.clone()),
         };
         Ok(Self {
             writes: Some(Arc::new(writes)),
@@ -242,9 +246,7 @@ where
     let mut tries = 1u64;
     loop {
         match attempt().await {
-            Err(sqlx::Error::Database(db))
-                if tries < 3 && matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
-            {
+            Err(sqlx::Error::Database(db)) if tries < 3 && retryable(db.as_ref()) => {
                 tracing::debug!(error = %db, tries, "retrying after a serialization failure");
                 tokio::time::sleep(Duration::from_millis(10 * tries)).await;
                 tries += 1;
@@ -252,6 +254,12 @@ where
             result => return Ok(result?),
         }
     }
+}
+
+/// A serialization failure or a deadlock: the database rolled the statement back, and another
+/// try resolves it.
+fn retryable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(db.code().as_deref(), Some("40001" | "40P01"))
 }
 
 async fn execute<'c, DB, E>(db: E, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error>
@@ -354,8 +362,37 @@ fn bad(column: &str, why: impl std::fmt::Display) -> StoreError {
     StoreError::Other(format!("stored {column}: {why}"))
 }
 
+/// When a database connection last broke, in milliseconds since the Unix epoch (0: never).
+static CONNECTION_TROUBLE: AtomicI64 = AtomicI64::new(0);
+/// How long after a broken connection every pooled connection is checked before use.
+const TROUBLE_WINDOW_MS: i64 = 10_000;
+
+fn epoch_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Whether a database connection broke in the last few seconds: the database may have
+/// restarted, and the other connections in the pool may be dead too.
+fn connection_trouble_lately() -> bool {
+    epoch_ms() - CONNECTION_TROUBLE.load(Ordering::Relaxed) < TROUBLE_WINDOW_MS
+}
+
+/// A connection-level failure (not the database refusing one statement).
+fn connection_broke(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
+        if connection_broke(&err) {
+            CONNECTION_TROUBLE.store(epoch_ms(), Ordering::Relaxed);
+        }
         match err {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::PoolTimedOut

@@ -6,15 +6,32 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{Postgres, Row};
+use sqlx::{Connection, Postgres, Row};
 use uuid::Uuid;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A pooled connection idle this long is checked before it is used again.
+const IDLE_CHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(super) async fn connect(url: &str, options: &PoolOptions) -> Result<PgPool, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
+        // sqlx checks every connection as it goes back to the pool (a round trip) and, by
+        // default, again as it is taken out (another). The second check only matters for a
+        // connection that sat idle long enough for the server or the network to drop it, or
+        // when the database may have restarted (a connection broke in the last seconds), so
+        // only then is it made: a busy pool saves one round trip per query.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_CHECK_AFTER || super::connection_trouble_lately() {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(url)
         .await?;
     MIGRATOR.run(&pool).await?;

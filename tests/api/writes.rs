@@ -115,3 +115,133 @@ async fn a_row_that_cannot_be_written_fails_only_its_own_request() {
         );
     }
 }
+
+/// Reads by id share their queries (issue 11): many at once, for different meetings and for
+/// ones that do not exist, each get their own answer. With PostgreSQL the database ends every
+/// connection between two waves of reads, while the workers hold theirs: the wave right after
+/// may see 503s (never a wrong meeting, a 404 for one that exists, or a 500), and every wave
+/// after that is answered in full, since a broken connection is never used twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_share_a_query_each_get_their_own_meeting() {
+    for backend in each_backend().await {
+        let app = spawn_app_with(backend, |c| c).await.expect("backend");
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let meeting = app
+                .create(json!({"name": format!("Read {i}"), "kind": "permanent"}))
+                .await;
+            ids.push(meeting["id"].as_str().expect("id").to_owned());
+        }
+        let missing: Vec<String> = (0..4).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let name = app
+            .database_url
+            .rsplit('/')
+            .next()
+            .expect("name")
+            .to_owned();
+        let postgres = matches!(backend, crate::common::Backend::Postgres);
+        for wave in 0..8 {
+            if wave == 2 && postgres {
+                end_connections(&name).await;
+            }
+            let reads: Vec<_> = (0..64)
+                .map(|i| {
+                    let (id, exists) = if i % 5 == 4 {
+                        (missing[i % missing.len()].clone(), false)
+                    } else {
+                        (ids[(i + wave) % ids.len()].clone(), true)
+                    };
+                    let http = app.http.clone();
+                    let url = app.url(&format!("/meetings/{id}"));
+                    tokio::spawn(async move {
+                        let response = http.get(url).send().await.expect("get");
+                        let status = response.status().as_u16();
+                        let body: Value = response.json().await.expect("json");
+                        (id, exists, status, body)
+                    })
+                })
+                .collect();
+            for read in reads {
+                let (id, exists, status, body) = read.await.expect("task");
+                match (exists, status) {
+                    (true, 200) => assert_eq!(body["id"], id.as_str(), "{backend:?}"),
+                    (false, 404) => {}
+                    (_, 503) if wave == 2 && postgres => {}
+                    other => panic!("{backend:?} wave {wave}: {id}: {other:?} {body}"),
+                }
+            }
+        }
+    }
+}
+
+/// Ends every connection to the database `name` (PostgreSQL).
+async fn end_connections(name: &str) {
+    use sqlx::Connection;
+    let base = std::env::var("TEST_DATABASE_URL").expect("set");
+    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect");
+    for _ in 0..3 {
+        let ended: Result<Vec<bool>, _> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(name)
+        .fetch_all(&mut admin)
+        .await;
+        if ended.is_ok() {
+            break;
+        }
+    }
+    let _ = admin.close().await;
+}
+
+/// A create's moderator URL is recorded in the commit that completes its row (issue 11):
+/// many creates at once each leave exactly one grant, to their creator, and none when answers
+/// withhold the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_create_records_the_moderator_url_it_hands_out_once() {
+    for backend in each_backend().await {
+        for in_answers in [true, false] {
+            let app = spawn_app_with(backend, |mut c| {
+                c.security.moderator_url_in_answers = in_answers;
+                c
+            })
+            .await
+            .expect("backend");
+            let creates: Vec<_> = (0..40)
+                .map(|i| {
+                    let http = app.http.clone();
+                    let url = app.url("/meetings");
+                    tokio::spawn(async move {
+                        let response = http
+                            .post(url)
+                            .json(&json!({"name": format!("Granted {i}"), "kind": "permanent"}))
+                            .send()
+                            .await
+                            .expect("post");
+                        assert_eq!(response.status(), 201);
+                        response.json::<Value>().await.expect("json")
+                    })
+                })
+                .collect();
+            let store = roomgate::store::connect(&app.database_url, &Default::default())
+                .await
+                .expect("store");
+            for create in creates {
+                let meeting = create.await.expect("task");
+                assert_eq!(meeting["moderator_url"].is_string(), in_answers);
+                let id = meeting["id"].as_str().expect("id").parse().expect("uuid");
+                let grants = store.grants(id).await.expect("grants");
+                let expected = usize::from(in_answers);
+                assert_eq!(
+                    grants.len(),
+                    expected,
+                    "{backend:?} {in_answers}: {grants:?}"
+                );
+                for grant in grants {
+                    assert_eq!(grant.caller, "key:owner");
+                    assert_eq!(grant.what.as_str(), "url");
+                }
+            }
+        }
+    }
+}
