@@ -100,6 +100,7 @@ start sandbox "$bin" sandbox --listen "127.0.0.1:$sandbox_port" --app-id "$ENABL
 until_answers sandbox "$started" "http://127.0.0.1:$sandbox_port/"
 start roomgate env DATABASE_URL="$(db_url "$rg_db")" ENABLEX_API_URL="$upstream" EMBED_SUBDOMAIN=bench \
   ROOMGATE_LISTEN="127.0.0.1:$rg_port" RATE_LIMIT_PER_MINUTE=0 BACKGROUND_JOBS=false RUST_LOG=warn \
+  MAX_CONNECTIONS_PER_ADDRESS=$((held_connections + 100)) \
   "$bin" serve
 rg_pid=$started
 until_answers roomgate "$rg_pid" "http://127.0.0.1:$rg_port/healthz"

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// Storage failures, as the layers above need to tell them apart.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached, is refusing connections or is busy: try again later.
     #[error("the database is unavailable: {0}")]

@@ -20,8 +20,7 @@ use uuid::Uuid;
 /// Rows written by one statement at most.
 const MAX_BATCH: usize = 64;
 /// Statements of one kind in flight at once. Each worker holds a connection only while its
-/// queue has work, so four kinds of writes and reads fit in the pool's ten connections with
-/// room for the rest.
+/// queue has work and the pool has connections to spare (see [`Lane`]).
 const WORKERS: usize = 2;
 /// How long an idle worker keeps its connection, for the next request in a steady trickle.
 const IDLE_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
@@ -122,7 +121,7 @@ impl<W: BatchWrite> Batcher<W> {
             return match alone.await {
                 Ok(Some(result)) => result,
                 Ok(None) => Err(StoreError::Other("a write gave no answer".into())),
-                Err(_) => Err(StoreError::Unavailable("the write was abandoned".into())),
+                Err(_) => Err(StoreError::Other("a write failed unexpectedly".into())),
             };
         }
         let (reply, answer) = oneshot::channel();
@@ -143,6 +142,9 @@ async fn work<W: BatchWrite>(store: SqlStore, receiver: Queue<W>) {
         {
             // One worker at a time takes what is queued; the others write meanwhile. A worker
             // that waits longer than IDLE_HOLD gives its connection back to the pool.
+            if lane.pool_is_tight() {
+                lane.release();
+            }
             let mut queue = match tokio::time::timeout(IDLE_HOLD, receiver.lock()).await {
                 Ok(queue) => queue,
                 Err(_) => {
@@ -191,16 +193,28 @@ impl BatchWrite for Inserts {
         match insert_rows(lane, items).await {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
             // Row by row, so only the offending row's request fails.
-            Err(_) if items.len() > 1 => {
+            Err(err) if items.len() > 1 && !outcome_unknown(&err) => {
                 let mut results = Vec::with_capacity(items.len());
                 for m in items {
                     results.push(insert_rows(lane, std::slice::from_ref(m)).await);
                 }
                 results
             }
-            Err(err) => vec![Err(err)],
+            Err(err) => every(items, &err),
         }
     }
+}
+
+/// The connection broke or the database went away: the statement may or may not have been
+/// committed, so it is not tried again row by row (that could write a row twice). Every
+/// request in the batch is told the database is unavailable.
+fn outcome_unknown(err: &StoreError) -> bool {
+    matches!(err, StoreError::Unavailable(_))
+}
+
+/// The same failure for each of `items`.
+fn every<I, T>(items: &[I], err: &StoreError) -> Vec<Result<T, StoreError>> {
+    items.iter().map(|_| Err(err.clone())).collect()
 }
 
 /// The columns [`insert_args`] gives values for, in order.
@@ -248,12 +262,24 @@ impl BatchWrite for Activations {
     type Out = Meeting;
 
     async fn write(lane: &mut Lane, items: &[Activation]) -> Vec<Result<Meeting, StoreError>> {
-        match activate(lane, items).await {
+        // The same meeting twice in one batch (a create and the reconciler at once): one at a
+        // time, so that each is answered by its own statement.
+        let mut ids: Vec<Uuid> = items.iter().map(|a| a.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let grouped = if ids.len() == items.len() {
+            activate(lane, items).await
+        } else {
+            Err(StoreError::Other(
+                "the same meeting twice in one batch".into(),
+            ))
+        };
+        match grouped {
             Ok(mut done) => items
                 .iter()
                 .map(|a| done.remove(&a.id).ok_or(StoreError::NotFound))
                 .collect(),
-            Err(_) if items.len() > 1 => {
+            Err(err) if items.len() > 1 && !outcome_unknown(&err) => {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     let one = activate(lane, std::slice::from_ref(item)).await;
@@ -263,7 +289,7 @@ impl BatchWrite for Activations {
                 }
                 results
             }
-            Err(err) => vec![Err(err)],
+            Err(err) => every(items, &err),
         }
     }
 }
@@ -303,7 +329,7 @@ async fn activate(
         g.push(if i == 0 { "(" } else { ", (" })
             .bind(Uuid::now_v7())
             .push(", ")
-            .bind(grant.meeting_id)
+            .bind(a.id)
             .push(", ")
             .bind(grant.caller.as_str())
             .push(", ")
@@ -343,14 +369,14 @@ impl BatchWrite for Grants {
     async fn write(lane: &mut Lane, items: &[ModeratorGrant]) -> Vec<Result<(), StoreError>> {
         match insert_grants(lane, items).await {
             Ok(()) => items.iter().map(|_| Ok(())).collect(),
-            Err(_) if items.len() > 1 => {
+            Err(err) if items.len() > 1 && !outcome_unknown(&err) => {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     results.push(insert_grants(lane, std::slice::from_ref(item)).await);
                 }
                 results
             }
-            Err(err) => vec![Err(err)],
+            Err(err) => every(items, &err),
         }
     }
 }
@@ -394,24 +420,12 @@ impl BatchWrite for Lookups {
             q.bind(*id);
         }
         q.push(")");
-        match lane.fetch(&q.sql, q.args, meeting).await {
+        match lane.read(&q.sql, q.args, meeting).await {
             Ok(rows) => {
                 let found: HashMap<Uuid, Meeting> = rows.into_iter().map(|m| (m.id, m)).collect();
                 ids.iter().map(|id| Ok(found.get(id).cloned())).collect()
             }
-            Err(err) => {
-                let why = err.to_string();
-                let unavailable = matches!(err, StoreError::Unavailable(_));
-                ids.iter()
-                    .map(|_| {
-                        Err(if unavailable {
-                            StoreError::Unavailable(why.clone())
-                        } else {
-                            StoreError::Other(why.clone())
-                        })
-                    })
-                    .collect()
-            }
+            Err(err) => every(ids, &err),
         }
     }
 }

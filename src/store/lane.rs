@@ -45,11 +45,46 @@ impl Lane {
         self.batches = 0;
     }
 
-    /// One batch written: gives the connection back once it has served its share.
+    /// One batch written: gives the connection back once it has served its share, or at once
+    /// when the pool has no idle connection left (others may be waiting for one; a small pool,
+    /// or SQLite in memory with its one connection, is never held).
     pub(super) fn batch_done(&mut self) {
         self.batches += 1;
-        if self.batches >= HOLD_BATCHES {
+        if self.batches >= HOLD_BATCHES || self.pool_is_tight() {
             self.release();
+        }
+    }
+
+    /// No idle connection in the pool: holding one while waiting could keep others waiting.
+    pub(super) fn pool_is_tight(&self) -> bool {
+        let (idle, size, max) = match &self.store.db {
+            Db::Postgres(pool) => (
+                pool.num_idle(),
+                pool.size(),
+                pool.options().get_max_connections(),
+            ),
+            Db::Sqlite(pool) => (
+                pool.num_idle(),
+                pool.size(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        idle == 0 && size >= max
+    }
+
+    /// As [`Lane::fetch`], for a statement that only reads: if the connection broke, it is
+    /// tried once more on another (a read is safe to repeat).
+    pub(super) async fn read<T>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        read: Reader<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        match self.fetch(sql, args.clone(), read).await {
+            Err(StoreError::Unavailable(_)) if self.held.is_none() => {
+                self.fetch(sql, args, read).await
+            }
+            result => result,
         }
     }
 
