@@ -3,7 +3,7 @@
 //! one commit each, the rows queued while a few workers are busy go in together: one multi-row
 //! statement, one commit. Each caller still gets its answer only once its own row is
 //! committed, and a batch that fails is retried row by row, so one bad row fails only its own
-//! request. Reads by id are grouped the same way (one `IN (…)` query for the ids asked for
+//! request (not one whose connection broke: it may have been committed). Reads by id are grouped the same way (one `IN (…)` query for the ids asked for
 //! meanwhile). Each worker keeps its connection while its queue has work ([`Lane`]).
 
 use super::lane::Lane;
@@ -33,10 +33,35 @@ type Queue<W> =
 /// One kind of write that can be grouped.
 #[async_trait::async_trait]
 pub(super) trait BatchWrite: Send + Sync + 'static {
-    type Item: Send + 'static;
+    type Item: Send + Sync + 'static;
     type Out: Send + 'static;
-    /// Writes `items` together; one answer per item, in order.
-    async fn write(lane: &mut Lane, items: &[Self::Item]) -> Vec<Result<Self::Out, StoreError>>;
+    /// Writes `items` in one statement (or transaction): `Err` when that failed as a whole,
+    /// else one answer per item, in order.
+    async fn write_together(
+        lane: &mut Lane,
+        items: &[Self::Item],
+    ) -> Result<Vec<Result<Self::Out, StoreError>>, StoreError>;
+
+    /// Writes `items` together; one answer per item, in order. A group that failed is written
+    /// again item by item, so that one bad item fails only its own request; not when the
+    /// connection broke or the database went away, since the group may have been committed
+    /// (trying again could write an item twice): then every item is told so.
+    async fn write(lane: &mut Lane, items: &[Self::Item]) -> Vec<Result<Self::Out, StoreError>> {
+        match Self::write_together(lane, items).await {
+            Ok(results) => results,
+            Err(err) if items.len() > 1 && !matches!(err, StoreError::Unavailable(_)) => {
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    match Self::write_together(lane, std::slice::from_ref(item)).await {
+                        Ok(one) => results.extend(one),
+                        Err(err) => results.push(Err(err)),
+                    }
+                }
+                results
+            }
+            Err(err) => items.iter().map(|_| Err(err.clone())).collect(),
+        }
+    }
 }
 
 /// A queue of writes of one kind and the workers that drain it a batch at a time.
@@ -189,32 +214,13 @@ impl BatchWrite for Inserts {
     type Item = Meeting;
     type Out = ();
 
-    async fn write(lane: &mut Lane, items: &[Meeting]) -> Vec<Result<(), StoreError>> {
-        match insert_rows(lane, items).await {
-            Ok(()) => items.iter().map(|_| Ok(())).collect(),
-            // Row by row, so only the offending row's request fails.
-            Err(err) if items.len() > 1 && !outcome_unknown(&err) => {
-                let mut results = Vec::with_capacity(items.len());
-                for m in items {
-                    results.push(insert_rows(lane, std::slice::from_ref(m)).await);
-                }
-                results
-            }
-            Err(err) => every(items, &err),
-        }
+    async fn write_together(
+        lane: &mut Lane,
+        items: &[Meeting],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        insert_rows(lane, items).await?;
+        Ok(items.iter().map(|_| Ok(())).collect())
     }
-}
-
-/// The connection broke or the database went away: the statement may or may not have been
-/// committed, so it is not tried again row by row (that could write a row twice). Every
-/// request in the batch is told the database is unavailable.
-fn outcome_unknown(err: &StoreError) -> bool {
-    matches!(err, StoreError::Unavailable(_))
-}
-
-/// The same failure for each of `items`.
-fn every<I, T>(items: &[I], err: &StoreError) -> Vec<Result<T, StoreError>> {
-    items.iter().map(|_| Err(err.clone())).collect()
 }
 
 /// The columns [`insert_args`] gives values for, in order.
@@ -261,36 +267,25 @@ impl BatchWrite for Activations {
     type Item = Activation;
     type Out = Meeting;
 
-    async fn write(lane: &mut Lane, items: &[Activation]) -> Vec<Result<Meeting, StoreError>> {
-        // The same meeting twice in one batch (a create and the reconciler at once): one at a
+    async fn write_together(
+        lane: &mut Lane,
+        items: &[Activation],
+    ) -> Result<Vec<Result<Meeting, StoreError>>, StoreError> {
+        // The same meeting twice in one group (a create and the reconciler at once): one at a
         // time, so that each is answered by its own statement.
         let mut ids: Vec<Uuid> = items.iter().map(|a| a.id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let grouped = if ids.len() == items.len() {
-            activate(lane, items).await
-        } else {
-            Err(StoreError::Other(
-                "the same meeting twice in one batch".into(),
-            ))
-        };
-        match grouped {
-            Ok(mut done) => items
-                .iter()
-                .map(|a| done.remove(&a.id).ok_or(StoreError::NotFound))
-                .collect(),
-            Err(err) if items.len() > 1 && !outcome_unknown(&err) => {
-                let mut results = Vec::with_capacity(items.len());
-                for item in items {
-                    let one = activate(lane, std::slice::from_ref(item)).await;
-                    results.push(
-                        one.and_then(|mut done| done.remove(&item.id).ok_or(StoreError::NotFound)),
-                    );
-                }
-                results
-            }
-            Err(err) => every(items, &err),
+        if ids.len() < items.len() {
+            return Err(StoreError::Other(
+                "the same meeting twice in one group".into(),
+            ));
         }
+        let mut done = activate(lane, items).await?;
+        Ok(items
+            .iter()
+            .map(|a| done.remove(&a.id).ok_or(StoreError::NotFound))
+            .collect())
     }
 }
 
@@ -366,18 +361,12 @@ impl BatchWrite for Grants {
     type Item = ModeratorGrant;
     type Out = ();
 
-    async fn write(lane: &mut Lane, items: &[ModeratorGrant]) -> Vec<Result<(), StoreError>> {
-        match insert_grants(lane, items).await {
-            Ok(()) => items.iter().map(|_| Ok(())).collect(),
-            Err(err) if items.len() > 1 && !outcome_unknown(&err) => {
-                let mut results = Vec::with_capacity(items.len());
-                for item in items {
-                    results.push(insert_grants(lane, std::slice::from_ref(item)).await);
-                }
-                results
-            }
-            Err(err) => every(items, &err),
-        }
+    async fn write_together(
+        lane: &mut Lane,
+        items: &[ModeratorGrant],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        insert_grants(lane, items).await?;
+        Ok(items.iter().map(|_| Ok(())).collect())
     }
 }
 
@@ -408,7 +397,10 @@ impl BatchWrite for Lookups {
     type Item = Uuid;
     type Out = Option<Meeting>;
 
-    async fn write(lane: &mut Lane, ids: &[Uuid]) -> Vec<Result<Option<Meeting>, StoreError>> {
+    async fn write_together(
+        lane: &mut Lane,
+        ids: &[Uuid],
+    ) -> Result<Vec<Result<Option<Meeting>, StoreError>>, StoreError> {
         let mut unique = ids.to_vec();
         unique.sort_unstable();
         unique.dedup();
@@ -420,12 +412,8 @@ impl BatchWrite for Lookups {
             q.bind(*id);
         }
         q.push(")");
-        match lane.read(&q.sql, q.args, meeting).await {
-            Ok(rows) => {
-                let found: HashMap<Uuid, Meeting> = rows.into_iter().map(|m| (m.id, m)).collect();
-                ids.iter().map(|id| Ok(found.get(id).cloned())).collect()
-            }
-            Err(err) => every(ids, &err),
-        }
+        let rows = lane.read(&q.sql, q.args, meeting).await?;
+        let found: HashMap<Uuid, Meeting> = rows.into_iter().map(|m| (m.id, m)).collect();
+        Ok(ids.iter().map(|id| Ok(found.get(id).cloned())).collect())
     }
 }

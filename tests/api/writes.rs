@@ -1,7 +1,7 @@
 //! Creates that share their commits (issue 11): under concurrency every answered create has
 //! its row and its room, and one row that cannot be written fails only its own request.
 
-use crate::common::{each_backend, spawn_app_with};
+use crate::common::{TestApp, each_backend, spawn_app_with};
 use roomgate::meetings::{EmbedPlan, Kind, Meeting, Settings, State, now};
 use roomgate::store::MeetingStore;
 use serde_json::{Value, json};
@@ -11,27 +11,11 @@ use std::collections::HashSet;
 async fn every_answered_create_has_its_row_when_many_share_commits() {
     for backend in each_backend().await {
         let app = spawn_app_with(backend, |c| c).await.expect("backend");
-        let creates: Vec<_> = (0..64)
-            .map(|i| {
-                let http = app.http.clone();
-                let url = app.url("/meetings");
-                tokio::spawn(async move {
-                    let response = http
-                        .post(url)
-                        .json(&json!({"name": format!("Burst {i}"), "kind": "permanent"}))
-                        .send()
-                        .await
-                        .expect("post");
-                    assert_eq!(response.status(), 201);
-                    let meeting: Value = response.json().await.expect("json");
-                    meeting["id"].as_str().expect("id").to_owned()
-                })
-            })
+        let answered: HashSet<String> = creates_at_once(&app, 64, "Burst")
+            .await
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_owned())
             .collect();
-        let mut answered = HashSet::new();
-        for create in creates {
-            answered.insert(create.await.expect("task"));
-        }
         assert_eq!(answered.len(), 64, "{backend:?}");
         let store = roomgate::store::connect(&app.database_url, &Default::default())
             .await
@@ -44,6 +28,32 @@ async fn every_answered_create_has_its_row_when_many_share_commits() {
         }
         assert_eq!(app.sandbox_rooms().await.len(), 64, "{backend:?}");
     }
+}
+
+/// `count` permanent meetings created at once, each answered 201; their answers.
+async fn creates_at_once(app: &TestApp, count: usize, name: &str) -> Vec<Value> {
+    let creates: Vec<_> = (0..count)
+        .map(|i| {
+            let http = app.http.clone();
+            let url = app.url("/meetings");
+            let name = format!("{name} {i}");
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .json(&json!({"name": name, "kind": "permanent"}))
+                    .send()
+                    .await
+                    .expect("post");
+                assert_eq!(response.status(), 201);
+                response.json::<Value>().await.expect("json")
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(count);
+    for create in creates {
+        answers.push(create.await.expect("task"));
+    }
+    answers
 }
 
 fn meeting(name: &str) -> Meeting {
@@ -207,27 +217,11 @@ async fn each_create_records_the_moderator_url_it_hands_out_once() {
             })
             .await
             .expect("backend");
-            let creates: Vec<_> = (0..40)
-                .map(|i| {
-                    let http = app.http.clone();
-                    let url = app.url("/meetings");
-                    tokio::spawn(async move {
-                        let response = http
-                            .post(url)
-                            .json(&json!({"name": format!("Granted {i}"), "kind": "permanent"}))
-                            .send()
-                            .await
-                            .expect("post");
-                        assert_eq!(response.status(), 201);
-                        response.json::<Value>().await.expect("json")
-                    })
-                })
-                .collect();
+            let created = creates_at_once(&app, 40, "Granted").await;
             let store = roomgate::store::connect(&app.database_url, &Default::default())
                 .await
                 .expect("store");
-            for create in creates {
-                let meeting = create.await.expect("task");
+            for meeting in created {
                 assert_eq!(meeting["moderator_url"].is_string(), in_answers);
                 let id = meeting["id"].as_str().expect("id").parse().expect("uuid");
                 let grants = store.grants(id).await.expect("grants");
