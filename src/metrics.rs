@@ -18,6 +18,8 @@ pub const MEETINGS_ENDED: &str = "roomgate_meetings_ended_total";
 pub const UNREADABLE_ROWS: &str = "roomgate_unreadable_rows_total";
 pub const OPEN_CONNECTIONS: &str = "roomgate_http_connections_open";
 pub const AUTH_REFUSALS: &str = "roomgate_auth_refusals_total";
+pub const DB_STATEMENTS: &str = "roomgate_db_grouped_statements_total";
+pub const DB_ITEMS: &str = "roomgate_db_grouped_items_total";
 
 /// Connection pool figures, sampled when metrics are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,6 +84,14 @@ pub fn handle() -> &'static PrometheusHandle {
             (
                 UNREADABLE_ROWS,
                 "Stored rows left out of an answer or a job run because they cannot be read",
+            ),
+            (
+                DB_STATEMENTS,
+                "Grouped database statements (one commit or query each), by kind (inserts, activations, grants, lookups)",
+            ),
+            (
+                DB_ITEMS,
+                "Rows written or ids read by grouped statements, by kind: divided by the statements, the mean group size",
             ),
             (
                 AUTH_REFUSALS,

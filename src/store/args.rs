@@ -16,6 +16,10 @@ pub(crate) enum Arg {
     Time(Option<DateTime<Utc>>),
     /// `jsonb` in PostgreSQL, JSON text in SQLite.
     Json(serde_json::Value),
+    /// One column of a group of rows, bound as one PostgreSQL array (`uuid[]`, `text[]`, …, by
+    /// the kind of its values, which are all of one kind). Only [`Statement::rows`] makes it,
+    /// and only for PostgreSQL.
+    Column(Vec<Arg>),
 }
 
 impl From<&str> for Arg {
@@ -87,6 +91,44 @@ impl Statement {
     pub(super) fn bind(&mut self, arg: impl Into<Arg>) -> &mut Self {
         self.args.push(arg.into());
         self.sql.push_str(&format!("${}", self.args.len()));
+        self
+    }
+
+    /// Rows of values as a table expression, each row's values in column order. SQLite:
+    /// `VALUES ($1, $2), ($3, $4)`. PostgreSQL: one array per column,
+    /// `SELECT * FROM UNNEST($1, $2)`, so that the statement's text is the same however many
+    /// rows there are: prepared once per connection, its plan reused, where a `VALUES` list
+    /// would be a new statement for every group size (and push others out of the cache).
+    pub(super) fn rows(&mut self, postgres: bool, rows: Vec<Vec<Arg>>) -> &mut Self {
+        if postgres {
+            let width = rows.first().map_or(0, Vec::len);
+            let mut columns: Vec<Vec<Arg>> =
+                (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
+            for row in rows {
+                for (column, value) in columns.iter_mut().zip(row) {
+                    column.push(value);
+                }
+            }
+            self.push("SELECT * FROM UNNEST(");
+            for (i, column) in columns.into_iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.bind(Arg::Column(column));
+            }
+            return self.push(")");
+        }
+        self.push("VALUES ");
+        for (i, row) in rows.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            for (j, value) in row.into_iter().enumerate() {
+                if j > 0 {
+                    self.push(", ");
+                }
+                self.bind(value);
+            }
+            self.push(")");
+        }
         self
     }
 }

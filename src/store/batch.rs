@@ -1,19 +1,22 @@
 //! Writes that share their commits, and reads that share their queries. Concurrent creates
 //! each write a row before EnableX is called and update it after; instead of one statement and
-//! one commit each, the rows queued while a few workers are busy go in together: one multi-row
+//! one commit each, the rows queued while a worker is busy go in together: one multi-row
 //! statement, one commit. Each caller still gets its answer only once its own row is
 //! committed, and a batch that fails is retried row by row, so one bad row fails only its own
-//! request (not one whose connection broke: it may have been committed). Reads by id are grouped the same way (one `IN (…)` query for the ids asked for
-//! meanwhile). Each worker keeps its connection while its queue has work ([`Lane`]).
+//! request (not one whose connection broke: it may have been committed). Reads by id are
+//! grouped the same way (one query for the ids asked for meanwhile). Each worker keeps its
+//! connection while its queue has work ([`Lane`]). In PostgreSQL a group's values go as one
+//! array per column (`UNNEST`), so each kind of statement has one text, prepared once per
+//! connection, whatever the group's size.
 
+use super::idempotency::{IDEMPOTENCY_COLUMNS, idempotency_record};
 use super::lane::Lane;
 use super::meetings::{COLUMNS, insert_args, meeting};
 use super::{Arg, SqlStore, Statement, StoreError};
-use crate::meetings::{Meeting, ModeratorGrant};
+use crate::meetings::{IdempotencyRecord, Meeting, ModeratorGrant};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -35,6 +38,8 @@ type Queue<W> =
 pub(super) trait BatchWrite: Send + Sync + 'static {
     type Item: Send + Sync + 'static;
     type Out: Send + 'static;
+    /// The kind's label in the metrics.
+    const KIND: &'static str;
     /// Writes `items` in one statement (or transaction): `Err` when that failed as a whole,
     /// else one answer per item, in order.
     async fn write_together(
@@ -47,6 +52,9 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
     /// connection broke or the database went away, since the group may have been committed
     /// (trying again could write an item twice): then every item is told so.
     async fn write(lane: &mut Lane, items: &[Self::Item]) -> Vec<Result<Self::Out, StoreError>> {
+        metrics::counter!(crate::metrics::DB_STATEMENTS, "kind" => Self::KIND).increment(1);
+        metrics::counter!(crate::metrics::DB_ITEMS, "kind" => Self::KIND)
+            .increment(items.len() as u64);
         match Self::write_together(lane, items).await {
             Ok(results) => results,
             Err(err) if items.len() > 1 && !matches!(err, StoreError::Unavailable(_)) => {
@@ -67,27 +75,6 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
 /// A queue of writes of one kind and the workers that drain it a batch at a time.
 pub(super) struct Batcher<W: BatchWrite> {
     queue: mpsc::Sender<(W::Item, Reply<W::Out>)>,
-    /// For writes made directly, when nothing else is in flight.
-    store: SqlStore,
-    /// Writes of this kind asked for and not yet answered.
-    in_flight: Arc<AtomicUsize>,
-}
-
-/// Counts a write in flight until it is answered or its caller gives up.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    /// Counts one more; says whether it is the only one.
-    fn enter(count: &Arc<AtomicUsize>) -> (Self, bool) {
-        let before = count.fetch_add(1, Ordering::AcqRel);
-        (Self(count.clone()), before == 0)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl<W: BatchWrite> std::fmt::Debug for Batcher<W> {
@@ -104,11 +91,7 @@ impl<W: BatchWrite> Batcher<W> {
         for _ in 0..WORKERS {
             tokio::spawn(work::<W>(store.clone(), receiver.clone()));
         }
-        Self {
-            queue,
-            store,
-            in_flight: Arc::default(),
-        }
+        Self { queue }
     }
 
     /// Queues `items` together and waits for each to be committed.
@@ -130,25 +113,12 @@ impl<W: BatchWrite> Batcher<W> {
         results
     }
 
-    /// Queues `item` and waits for its write to be committed. When nothing else of its kind
-    /// is in flight there is nothing to share the write with: it is made at once, on a
-    /// connection from the pool, saving the hand-over to a worker. Either way the write is
-    /// finished even if the caller stops waiting (its request was cut off).
+    /// Queues `item` and waits for its write to be committed. The write is finished even if
+    /// the caller stops waiting (its request was cut off). A lone write goes through a worker
+    /// too: the worker's connection is already taken from the pool, where a connection taken
+    /// for one write costs sqlx's check as it goes back (measured: the worker is faster at
+    /// one client as well).
     pub async fn write(&self, item: W::Item) -> Result<W::Out, StoreError> {
-        let (counted, alone) = InFlight::enter(&self.in_flight);
-        if alone {
-            let store = self.store.clone();
-            let alone = tokio::spawn(async move {
-                let _counted = counted;
-                let mut lane = Lane::new(store);
-                W::write(&mut lane, std::slice::from_ref(&item)).await.pop()
-            });
-            return match alone.await {
-                Ok(Some(result)) => result,
-                Ok(None) => Err(StoreError::Other("a write gave no answer".into())),
-                Err(_) => Err(StoreError::Other("a write failed unexpectedly".into())),
-            };
-        }
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((item, reply))
@@ -211,6 +181,7 @@ pub(super) struct Inserts;
 
 #[async_trait::async_trait]
 impl BatchWrite for Inserts {
+    const KIND: &'static str = "inserts";
     type Item = Meeting;
     type Out = ();
 
@@ -230,17 +201,8 @@ pub(super) const INSERT_COLUMNS: &str = "id, room_id, kind, name, description, o
 
 /// Writes new meetings' rows in one statement.
 async fn insert_rows(lane: &mut Lane, items: &[Meeting]) -> Result<(), StoreError> {
-    let mut q = Statement::new(format!("INSERT INTO meetings ({INSERT_COLUMNS}) VALUES "));
-    for (i, m) in items.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" });
-        for (j, arg) in insert_args(m).into_iter().enumerate() {
-            if j > 0 {
-                q.push(", ");
-            }
-            q.bind(arg);
-        }
-        q.push(")");
-    }
+    let mut q = Statement::new(format!("INSERT INTO meetings ({INSERT_COLUMNS}) "));
+    q.rows(lane.postgres(), items.iter().map(insert_args).collect());
     lane.fetch(&q.sql, q.args, nothing).await.map(drop)
 }
 
@@ -264,6 +226,7 @@ pub(super) struct Activations;
 
 #[async_trait::async_trait]
 impl BatchWrite for Activations {
+    const KIND: &'static str = "activations";
     type Item = Activation;
     type Out = Meeting;
 
@@ -290,64 +253,94 @@ impl BatchWrite for Activations {
 }
 
 /// Makes `provisioning` (or `failed`) meetings active with their rooms, in one statement, and
-/// records the grants that go with them in the same transaction: only for the meetings this
-/// statement activated (state, room and time as it set them).
+/// records the grants that go with them in the same commit: only for the meetings this
+/// statement activated.
 async fn activate(
     lane: &mut Lane,
     items: &[Activation],
 ) -> Result<HashMap<Uuid, Meeting>, StoreError> {
-    let mut q = Statement::new("WITH v(id, room_id, at) AS (VALUES ");
-    for (i, a) in items.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(a.id)
-            .push(", ")
-            .bind(Arg::from(a.room_id.as_str()))
-            .push(", ")
-            .bind(a.at)
-            .push(")");
-    }
-    q.push(&format!(
-        ") UPDATE meetings SET room_id = (SELECT v.room_id FROM v WHERE v.id = meetings.id), \
-         state = 'active', failure = NULL, \
-         updated_at = (SELECT v.at FROM v WHERE v.id = meetings.id) \
-         WHERE id IN (SELECT v.id FROM v) AND state IN ('provisioning', 'failed') \
-         RETURNING {COLUMNS}"
-    ));
-    let mut g = Statement::new(
-        "WITH v(id, meeting_id, caller, what, at, room_id, activated_at) AS (VALUES ",
-    );
-    for (i, (a, grant)) in items
-        .iter()
-        .filter_map(|a| Some((a, a.grant.as_ref()?)))
-        .enumerate()
-    {
-        g.push(if i == 0 { "(" } else { ", (" })
-            .bind(Uuid::now_v7())
-            .push(", ")
-            .bind(a.id)
-            .push(", ")
-            .bind(grant.caller.as_str())
-            .push(", ")
-            .bind(grant.what.as_str())
-            .push(", ")
-            .bind(grant.at)
-            .push(", ")
-            .bind(a.room_id.as_str())
-            .push(", ")
-            .bind(a.at)
-            .push(")");
-    }
-    let rows = if g.args.is_empty() {
+    let postgres = lane.postgres();
+    let rows = if postgres {
+        // One statement (so one round trip, committed on its own): the update, and the grants
+        // of the meetings it returned.
+        let mut q =
+            Statement::new("WITH v(id, room_id, at, grant_id, caller, what, granted_at) AS (");
+        q.rows(
+            true,
+            items
+                .iter()
+                .map(|a| {
+                    let grant = a.grant.as_ref();
+                    vec![
+                        a.id.into(),
+                        a.room_id.as_str().into(),
+                        a.at.into(),
+                        Uuid::now_v7().into(),
+                        grant.map(|g| g.caller.as_str().to_owned()).into(),
+                        grant.map(|g| g.what.as_str().to_owned()).into(),
+                        grant.map(|g| g.at).into(),
+                    ]
+                })
+                .collect(),
+        );
+        q.push(&format!(
+            "), u AS (UPDATE meetings m SET room_id = v.room_id, state = 'active', \
+             failure = NULL, updated_at = v.at FROM v \
+             WHERE m.id = v.id AND m.state IN ('provisioning', 'failed') RETURNING m.*), \
+             g AS (INSERT INTO moderator_grants (id, meeting_id, caller, what, at) \
+             SELECT v.grant_id, v.id, v.caller, v.what, v.granted_at FROM v JOIN u ON u.id = v.id \
+             WHERE v.caller IS NOT NULL) \
+             SELECT {COLUMNS} FROM u"
+        ));
         lane.fetch(&q.sql, q.args, meeting).await?
     } else {
-        g.push(
-            ") INSERT INTO moderator_grants (id, meeting_id, caller, what, at) \
-             SELECT v.id, v.meeting_id, v.caller, v.what, v.at FROM v WHERE EXISTS \
-             (SELECT 1 FROM meetings m WHERE m.id = v.meeting_id AND m.state = 'active' \
-              AND m.room_id = v.room_id AND m.updated_at = v.activated_at)",
+        let mut q = Statement::new("WITH v(id, room_id, at) AS (");
+        q.rows(
+            false,
+            items
+                .iter()
+                .map(|a| vec![a.id.into(), a.room_id.as_str().into(), a.at.into()])
+                .collect(),
         );
-        lane.transaction(vec![(&q.sql, q.args), (&g.sql, g.args)], meeting)
-            .await?
+        q.push(&format!(
+            ") UPDATE meetings SET room_id = (SELECT v.room_id FROM v WHERE v.id = meetings.id), \
+             state = 'active', failure = NULL, \
+             updated_at = (SELECT v.at FROM v WHERE v.id = meetings.id) \
+             WHERE id IN (SELECT v.id FROM v) AND state IN ('provisioning', 'failed') \
+             RETURNING {COLUMNS}"
+        ));
+        let grants: Vec<Vec<Arg>> = items
+            .iter()
+            .filter_map(|a| {
+                let grant = a.grant.as_ref()?;
+                Some(vec![
+                    Uuid::now_v7().into(),
+                    a.id.into(),
+                    grant.caller.as_str().into(),
+                    grant.what.as_str().into(),
+                    grant.at.into(),
+                    a.room_id.as_str().into(),
+                    a.at.into(),
+                ])
+            })
+            .collect();
+        if grants.is_empty() {
+            lane.fetch(&q.sql, q.args, meeting).await?
+        } else {
+            // SQLite has no writing WITH: a second statement in the same transaction, for the
+            // meetings the first one activated (state, room and time as it set them).
+            let mut g = Statement::new(
+                "WITH v(id, meeting_id, caller, what, at, room_id, activated_at) AS (",
+            );
+            g.rows(false, grants).push(
+                ") INSERT INTO moderator_grants (id, meeting_id, caller, what, at) \
+                 SELECT v.id, v.meeting_id, v.caller, v.what, v.at FROM v WHERE EXISTS \
+                 (SELECT 1 FROM meetings m WHERE m.id = v.meeting_id AND m.state = 'active' \
+                  AND m.room_id = v.room_id AND m.updated_at = v.activated_at)",
+            );
+            lane.transaction(vec![(&q.sql, q.args), (&g.sql, g.args)], meeting)
+                .await?
+        }
     };
     Ok(rows.into_iter().map(|m| (m.id, m)).collect())
 }
@@ -358,6 +351,7 @@ pub(super) struct Grants;
 
 #[async_trait::async_trait]
 impl BatchWrite for Grants {
+    const KIND: &'static str = "grants";
     type Item = ModeratorGrant;
     type Out = ();
 
@@ -371,21 +365,22 @@ impl BatchWrite for Grants {
 }
 
 async fn insert_grants(lane: &mut Lane, grants: &[ModeratorGrant]) -> Result<(), StoreError> {
-    let mut q =
-        Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) VALUES ");
-    for (i, g) in grants.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { ", (" })
-            .bind(Uuid::now_v7())
-            .push(", ")
-            .bind(g.meeting_id)
-            .push(", ")
-            .bind(g.caller.as_str())
-            .push(", ")
-            .bind(g.what.as_str())
-            .push(", ")
-            .bind(g.at)
-            .push(")");
-    }
+    let mut q = Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) ");
+    q.rows(
+        lane.postgres(),
+        grants
+            .iter()
+            .map(|g| {
+                vec![
+                    Uuid::now_v7().into(),
+                    g.meeting_id.into(),
+                    g.caller.as_str().into(),
+                    g.what.as_str().into(),
+                    g.at.into(),
+                ]
+            })
+            .collect(),
+    );
     lane.fetch(&q.sql, q.args, nothing).await.map(drop)
 }
 
@@ -394,6 +389,7 @@ pub(super) struct Lookups;
 
 #[async_trait::async_trait]
 impl BatchWrite for Lookups {
+    const KIND: &'static str = "lookups";
     type Item = Uuid;
     type Out = Option<Meeting>;
 
@@ -405,15 +401,156 @@ impl BatchWrite for Lookups {
         unique.sort_unstable();
         unique.dedup();
         let mut q = Statement::new(format!("SELECT {COLUMNS} FROM meetings WHERE id IN ("));
-        for (i, id) in unique.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(*id);
-        }
-        q.push(")");
+        q.rows(
+            lane.postgres(),
+            unique.iter().map(|id| vec![Arg::Id(*id)]).collect(),
+        )
+        .push(")");
         let rows = lane.read(&q.sql, q.args, meeting).await?;
         let found: HashMap<Uuid, Meeting> = rows.into_iter().map(|m| (m.id, m)).collect();
         Ok(ids.iter().map(|id| Ok(found.get(id).cloned())).collect())
+    }
+}
+
+/// Idempotency keys claimed by creates that carry one.
+pub(super) struct Claims;
+
+#[async_trait::async_trait]
+impl BatchWrite for Claims {
+    const KIND: &'static str = "claims";
+    type Item = IdempotencyRecord;
+    /// The record held under the item's key once its claim is committed (its own if the claim
+    /// won), or none if it was released meanwhile.
+    type Out = Option<IdempotencyRecord>;
+
+    async fn write_together(
+        lane: &mut Lane,
+        items: &[IdempotencyRecord],
+    ) -> Result<Vec<Result<Self::Out, StoreError>>, StoreError> {
+        let postgres = lane.postgres();
+        // In key order, so that two groups never wait on each other's keys the other way round.
+        let mut sorted: Vec<&IdempotencyRecord> = items.iter().collect();
+        sorted.sort_by(|a, b| (&a.caller, &a.key).cmp(&(&b.caller, &b.key)));
+        let mut expired = Statement::new("WITH v(caller, key, at) AS (");
+        expired
+            .rows(
+                postgres,
+                sorted
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.caller.as_str().into(),
+                            r.key.as_str().into(),
+                            r.created_at.into(),
+                        ]
+                    })
+                    .collect(),
+            )
+            .push(
+                ") DELETE FROM idempotency_keys WHERE EXISTS (SELECT 1 FROM v \
+                 WHERE v.caller = idempotency_keys.caller AND v.key = idempotency_keys.key \
+                 AND idempotency_keys.expires_at <= v.at)",
+            );
+        let mut claim = Statement::new(
+            "INSERT INTO idempotency_keys \
+             (caller, key, request_hash, meeting_id, created_at, expires_at) ",
+        );
+        claim
+            .rows(
+                postgres,
+                sorted
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.caller.as_str().into(),
+                            r.key.as_str().into(),
+                            r.request_hash.as_str().into(),
+                            r.meeting_id.into(),
+                            r.created_at.into(),
+                            r.expires_at.into(),
+                        ]
+                    })
+                    .collect(),
+            )
+            .push(" ON CONFLICT (caller, key) DO NOTHING");
+        let mut held = Statement::new("WITH v(caller, key) AS (");
+        held.rows(
+            postgres,
+            sorted
+                .iter()
+                .map(|r| vec![r.caller.as_str().into(), r.key.as_str().into()])
+                .collect(),
+        )
+        .push(&format!(
+            ") SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys k WHERE EXISTS \
+             (SELECT 1 FROM v WHERE v.caller = k.caller AND v.key = k.key)"
+        ));
+        let rows = lane
+            .transaction(
+                vec![
+                    (&expired.sql, expired.args),
+                    (&claim.sql, claim.args),
+                    (&held.sql, held.args),
+                ],
+                |row| idempotency_record(row).map(Some),
+            )
+            .await?;
+        let found: HashMap<(String, String), IdempotencyRecord> = rows
+            .into_iter()
+            .flatten()
+            .map(|r| ((r.caller.clone(), r.key.clone()), r))
+            .collect();
+        Ok(items
+            .iter()
+            .map(|r| Ok(found.get(&(r.caller.clone(), r.key.clone())).cloned()))
+            .collect())
+    }
+}
+
+/// An idempotency key's answer, kept for replays.
+#[derive(Debug, Clone)]
+pub(super) struct Completion {
+    pub caller: String,
+    pub key: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// Idempotency keys' answers, recorded.
+pub(super) struct Completions;
+
+#[async_trait::async_trait]
+impl BatchWrite for Completions {
+    const KIND: &'static str = "completions";
+    type Item = Completion;
+    type Out = ();
+
+    async fn write_together(
+        lane: &mut Lane,
+        items: &[Completion],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut sorted: Vec<&Completion> = items.iter().collect();
+        sorted.sort_by(|a, b| (&a.caller, &a.key).cmp(&(&b.caller, &b.key)));
+        let mut q = Statement::new("WITH v(caller, key, status, body) AS (");
+        q.rows(
+            lane.postgres(),
+            sorted
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.caller.as_str().into(),
+                        c.key.as_str().into(),
+                        i64::from(c.status).into(),
+                        c.body.as_str().into(),
+                    ]
+                })
+                .collect(),
+        )
+        .push(
+            ") UPDATE idempotency_keys SET status = v.status, body = v.body FROM v \
+             WHERE idempotency_keys.caller = v.caller AND idempotency_keys.key = v.key",
+        );
+        lane.fetch(&q.sql, q.args, nothing).await?;
+        Ok(items.iter().map(|_| Ok(())).collect())
     }
 }

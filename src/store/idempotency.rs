@@ -23,50 +23,18 @@ pub(super) fn idempotency_record(row: &dyn Cells) -> Result<IdempotencyRecord, S
 }
 
 impl SqlStore {
-    /// Claims `(caller, key)`: see [`MeetingStore::claim_idempotency`].
+    /// Claims `(caller, key)`: see [`MeetingStore::claim_idempotency`]. Claims made at the same
+    /// time share one transaction (see `batch.rs`).
     pub(super) async fn claim(
         &self,
         r: &IdempotencyRecord,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let find = format!(
-            "SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE caller = $1 AND key = $2"
-        );
         // A claim released between the insert and the read leaves no row: try again, a few
         // times at most.
         for _ in 0..5 {
-            let held = self
-                .transaction(
-                    vec![
-                        (
-                            "DELETE FROM idempotency_keys \
-                             WHERE caller = $1 AND key = $2 AND expires_at <= $3",
-                            vec![
-                                r.caller.as_str().into(),
-                                r.key.as_str().into(),
-                                r.created_at.into(),
-                            ],
-                        ),
-                        (
-                            "INSERT INTO idempotency_keys \
-                             (caller, key, request_hash, meeting_id, created_at, expires_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (caller, key) DO NOTHING",
-                            vec![
-                                r.caller.as_str().into(),
-                                r.key.as_str().into(),
-                                r.request_hash.as_str().into(),
-                                r.meeting_id.into(),
-                                r.created_at.into(),
-                                r.expires_at.into(),
-                            ],
-                        ),
-                        (&find, vec![r.caller.as_str().into(), r.key.as_str().into()]),
-                    ],
-                    idempotency_record,
-                )
-                .await?;
             // Each request claims with a fresh meeting id: the row holds ours only if this call
             // wrote it. No row means the holder was released in between: claim again.
-            match held.into_iter().next() {
+            match self.writes()?.claims.write(r.clone()).await? {
                 Some(held) if held.meeting_id == r.meeting_id => return Ok(None),
                 Some(held) => return Ok(Some(held)),
                 None => continue,

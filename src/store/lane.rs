@@ -39,6 +39,11 @@ impl Lane {
         }
     }
 
+    /// Whether the statements go to PostgreSQL (else SQLite).
+    pub(super) fn postgres(&self) -> bool {
+        matches!(self.store.db, Db::Postgres(_))
+    }
+
     /// Gives the connection back to the pool.
     pub(super) fn release(&mut self) {
         self.held = None;

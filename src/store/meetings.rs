@@ -304,17 +304,15 @@ impl MeetingStore for SqlStore {
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE idempotency_keys SET status = $3, body = $4 WHERE caller = $1 AND key = $2",
-            vec![
-                caller.into(),
-                key.into(),
-                i64::from(status).into(),
-                body.into(),
-            ],
-        )
-        .await?;
-        Ok(())
+        self.writes()?
+            .completions
+            .write(super::batch::Completion {
+                caller: caller.to_owned(),
+                key: key.to_owned(),
+                status,
+                body: body.to_owned(),
+            })
+            .await
     }
 
     async fn release_idempotency(

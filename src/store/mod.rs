@@ -69,6 +69,8 @@ struct Writes {
     activations: batch::Batcher<batch::Activations>,
     grants: batch::Batcher<batch::Grants>,
     lookups: batch::Batcher<batch::Lookups>,
+    claims: batch::Batcher<batch::Claims>,
+    completions: batch::Batcher<batch::Completions>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ impl SqlStore {
             activations: batch::Batcher::start(plain.clone()),
             grants: batch::Batcher::start(plain.clone()),
             lookups: batch::Batcher::start(plain.clone()),
+            claims: batch::Batcher::start(plain.clone()),
+            completions: batch::Batcher::start(plain.clone()),
         };
         Ok(Self {
             writes: Some(Arc::new(writes)),

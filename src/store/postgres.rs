@@ -55,11 +55,49 @@ impl Backend for Postgres {
             Arg::Id(id) => query.bind(id),
             Arg::Time(t) => query.bind(t),
             Arg::Json(value) => query.bind(Json(value)),
+            Arg::Column(values) => bind_column(query, values),
         }
     }
 
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+}
+
+/// Binds a column of values as one array of their kind. A value of another kind than the
+/// first (never made) would be bound as NULL, which the column's constraints refuse.
+fn bind_column(
+    query: Query<'_, Postgres, PgArguments>,
+    values: Vec<Arg>,
+) -> Query<'_, Postgres, PgArguments> {
+    fn each<T>(values: Vec<Arg>, value: impl Fn(Arg) -> Option<T>) -> Vec<Option<T>> {
+        values.into_iter().map(value).collect()
+    }
+    match values.first() {
+        Some(Arg::Text(_)) => query.bind(each(values, |v| match v {
+            Arg::Text(t) => t,
+            _ => None,
+        })),
+        Some(Arg::Int(_)) => query.bind(each(values, |v| match v {
+            Arg::Int(n) => n,
+            _ => None,
+        })),
+        Some(Arg::Bool(_)) => query.bind(each(values, |v| match v {
+            Arg::Bool(b) => Some(b),
+            _ => None,
+        })),
+        Some(Arg::Time(_)) => query.bind(each(values, |v| match v {
+            Arg::Time(t) => t,
+            _ => None,
+        })),
+        Some(Arg::Json(_)) => query.bind(each(values, |v| match v {
+            Arg::Json(j) => Some(Json(j)),
+            _ => None,
+        })),
+        Some(Arg::Id(_)) | Some(Arg::Column(_)) | None => query.bind(each(values, |v| match v {
+            Arg::Id(id) => Some(id),
+            _ => None,
+        })),
     }
 }
 

@@ -97,6 +97,8 @@ impl Backend for Sqlite {
             Arg::Id(id) => query.bind(id.hyphenated()),
             Arg::Time(t) => query.bind(t.map(Instant)),
             Arg::Json(value) => query.bind(value.to_string()),
+            // Never made for SQLite (`Statement::rows` writes `VALUES` there); NULL if it were.
+            Arg::Column(_) => query.bind(None::<String>),
         }
     }
 

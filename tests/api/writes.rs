@@ -239,3 +239,55 @@ async fn each_create_records_the_moderator_url_it_hands_out_once() {
         }
     }
 }
+
+/// Creates with idempotency keys share their claims' and answers' commits (issue 11): many at
+/// once, four requests for each key, each key makes one meeting and one room, every request of
+/// a key gets that meeting, and the answer recorded under the key is replayed afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_creates_share_commits_and_each_key_makes_one_meeting() {
+    const KEYS: usize = 16;
+    for backend in each_backend().await {
+        let app = spawn_app_with(backend, |c| c).await.expect("backend");
+        let post = |key: String| {
+            let http = app.http.clone();
+            let url = app.url("/meetings");
+            let body = json!({"name": format!("Keyed {key}"), "kind": "permanent"});
+            async move {
+                let response = http
+                    .post(url)
+                    .header("idempotency-key", key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("post");
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.expect("json"))
+            }
+        };
+        let requests: Vec<_> = (0..KEYS * 4)
+            .map(|i| {
+                let key = format!("burst-{}", i % KEYS);
+                let request = post(key.clone());
+                tokio::spawn(async move { (key, request.await) })
+            })
+            .collect();
+        let mut ids: std::collections::HashMap<String, HashSet<String>> = Default::default();
+        for request in requests {
+            let (key, (status, answer)) = request.await.expect("task");
+            assert_eq!(status, 201, "{backend:?}: {key}: {answer}");
+            let id = answer["id"].as_str().expect("id").to_owned();
+            ids.entry(key).or_default().insert(id);
+        }
+        assert_eq!(ids.len(), KEYS, "{backend:?}");
+        for (key, got) in &ids {
+            assert_eq!(got.len(), 1, "{backend:?}: {key} made {got:?}");
+            let (status, replay) = post(key.clone()).await;
+            assert_eq!(status, 201, "{backend:?}: {key} replayed: {replay}");
+            assert!(
+                got.contains(replay["id"].as_str().expect("id")),
+                "{backend:?}"
+            );
+        }
+        assert_eq!(app.sandbox_rooms().await.len(), KEYS, "{backend:?}");
+    }
+}
