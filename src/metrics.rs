@@ -87,7 +87,7 @@ pub fn handle() -> &'static PrometheusHandle {
             ),
             (
                 DB_STATEMENTS,
-                "Grouped database statements (one commit or query each), by kind (inserts, activations, grants, lookups)",
+                "Grouped database statements (one commit or query each), by kind (inserts, activations, grants, lookups, claims, completions)",
             ),
             (
                 DB_ITEMS,

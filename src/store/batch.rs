@@ -40,6 +40,13 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
     type Out: Send + 'static;
     /// The kind's label in the metrics.
     const KIND: &'static str;
+    /// Whether a group whose connection broke may be written once more: writing an item twice
+    /// changes nothing (a claim finds its own row, a read reads again).
+    const REPEATABLE: bool = false;
+    /// Whether an item whose caller stopped waiting (its request was cut off) is left out,
+    /// since nobody would use what it does, rather than written anyway.
+    const SKIP_ABANDONED: bool = false;
+
     /// Writes `items` in one statement (or transaction): `Err` when that failed as a whole,
     /// else one answer per item, in order.
     async fn write_together(
@@ -47,20 +54,26 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
         items: &[Self::Item],
     ) -> Result<Vec<Result<Self::Out, StoreError>>, StoreError>;
 
+    /// Undoes what items did for callers that stopped waiting meanwhile (by default nothing:
+    /// what they wrote stands).
+    async fn abandoned(_lane: &mut Lane, _done: Vec<(Self::Item, Self::Out)>) {}
+
     /// Writes `items` together; one answer per item, in order. A group that failed is written
     /// again item by item, so that one bad item fails only its own request; not when the
     /// connection broke or the database went away, since the group may have been committed
-    /// (trying again could write an item twice): then every item is told so.
+    /// (trying again could write an item twice): then every item is told so, after one more
+    /// try of the whole group if the kind is [`BatchWrite::REPEATABLE`].
     async fn write(lane: &mut Lane, items: &[Self::Item]) -> Vec<Result<Self::Out, StoreError>> {
-        metrics::counter!(crate::metrics::DB_STATEMENTS, "kind" => Self::KIND).increment(1);
-        metrics::counter!(crate::metrics::DB_ITEMS, "kind" => Self::KIND)
-            .increment(items.len() as u64);
-        match Self::write_together(lane, items).await {
+        let mut together = counted::<Self>(lane, items).await;
+        if Self::REPEATABLE && matches!(together, Err(StoreError::Unavailable(_))) {
+            together = counted::<Self>(lane, items).await;
+        }
+        match together {
             Ok(results) => results,
             Err(err) if items.len() > 1 && !matches!(err, StoreError::Unavailable(_)) => {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
-                    match Self::write_together(lane, std::slice::from_ref(item)).await {
+                    match counted::<Self>(lane, std::slice::from_ref(item)).await {
                         Ok(one) => results.extend(one),
                         Err(err) => results.push(Err(err)),
                     }
@@ -70,6 +83,16 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
             Err(err) => items.iter().map(|_| Err(err.clone())).collect(),
         }
     }
+}
+
+/// [`BatchWrite::write_together`], counted in the metrics (statements, and rows or ids).
+async fn counted<W: BatchWrite + ?Sized>(
+    lane: &mut Lane,
+    items: &[W::Item],
+) -> Result<Vec<Result<W::Out, StoreError>>, StoreError> {
+    metrics::counter!(crate::metrics::DB_STATEMENTS, "kind" => W::KIND).increment(1);
+    metrics::counter!(crate::metrics::DB_ITEMS, "kind" => W::KIND).increment(items.len() as u64);
+    W::write_together(lane, items).await
 }
 
 /// A queue of writes of one kind and the workers that drain it a batch at a time.
@@ -166,13 +189,26 @@ async fn work<W: BatchWrite>(store: SqlStore, receiver: Queue<W>) {
                 }
             }
         }
+        if W::SKIP_ABANDONED {
+            batch.retain(|(_, reply)| !reply.is_closed());
+            if batch.is_empty() {
+                continue;
+            }
+        }
         let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let results = W::write(&mut lane, &items).await;
-        lane.batch_done();
-        for (reply, result) in replies.into_iter().zip(results) {
-            // The caller may have gone (its request was cut off); its row is written anyway.
-            let _ = reply.send(result);
+        let mut abandoned = Vec::new();
+        for ((reply, result), item) in replies.into_iter().zip(results).zip(items) {
+            // The caller may have gone (its request was cut off): what it wrote stands, unless
+            // the kind undoes it.
+            if let Err(Ok(out)) = reply.send(result) {
+                abandoned.push((item, out));
+            }
         }
+        if !abandoned.is_empty() {
+            W::abandoned(&mut lane, abandoned).await;
+        }
+        lane.batch_done();
     }
 }
 
@@ -390,6 +426,8 @@ pub(super) struct Lookups;
 #[async_trait::async_trait]
 impl BatchWrite for Lookups {
     const KIND: &'static str = "lookups";
+    const REPEATABLE: bool = true;
+    const SKIP_ABANDONED: bool = true;
     type Item = Uuid;
     type Out = Option<Meeting>;
 
@@ -418,6 +456,8 @@ pub(super) struct Claims;
 #[async_trait::async_trait]
 impl BatchWrite for Claims {
     const KIND: &'static str = "claims";
+    const REPEATABLE: bool = true;
+    const SKIP_ABANDONED: bool = true;
     type Item = IdempotencyRecord;
     /// The record held under the item's key once its claim is committed (its own if the claim
     /// won), or none if it was released meanwhile.
@@ -505,6 +545,26 @@ impl BatchWrite for Claims {
             .map(|r| Ok(found.get(&(r.caller.clone(), r.key.clone())).cloned()))
             .collect())
     }
+
+    /// A claim won for a request that is gone would hold its key for a meeting that is never
+    /// made, until it counts as abandoned: released at once instead.
+    async fn abandoned(lane: &mut Lane, done: Vec<(IdempotencyRecord, Self::Out)>) {
+        for (claim, held) in done {
+            if held.is_none_or(|held| held.meeting_id != claim.meeting_id) {
+                continue;
+            }
+            let mut q = Statement::new("DELETE FROM idempotency_keys WHERE caller = ");
+            q.bind(claim.caller.as_str())
+                .push(" AND key = ")
+                .bind(claim.key.as_str())
+                .push(" AND meeting_id = ")
+                .bind(claim.meeting_id)
+                .push(" AND status IS NULL");
+            if let Err(err) = lane.fetch(&q.sql, q.args, nothing).await {
+                tracing::warn!(error = %err, "could not release the claim of a request that was cut off");
+            }
+        }
+    }
 }
 
 /// An idempotency key's answer, kept for replays.
@@ -529,7 +589,12 @@ impl BatchWrite for Completions {
         lane: &mut Lane,
         items: &[Completion],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let mut sorted: Vec<&Completion> = items.iter().collect();
+        // The same key twice: the later answer is kept, as if written one after the other.
+        let last: HashMap<(&str, &str), &Completion> = items
+            .iter()
+            .map(|c| ((c.caller.as_str(), c.key.as_str()), c))
+            .collect();
+        let mut sorted: Vec<&Completion> = last.into_values().collect();
         sorted.sort_by(|a, b| (&a.caller, &a.key).cmp(&(&b.caller, &b.key)));
         let mut q = Statement::new("WITH v(caller, key, status, body) AS (");
         q.rows(

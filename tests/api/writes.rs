@@ -291,3 +291,72 @@ async fn keyed_creates_share_commits_and_each_key_makes_one_meeting() {
         assert_eq!(app.sandbox_rooms().await.len(), KEYS, "{backend:?}");
     }
 }
+
+/// A claim whose request is cut off while it waits in the queue holds no key (issue 11's
+/// review): either it is never written, or it is written and at once released, so the key is
+/// free for the next request instead of held for a meeting that is never made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_request_was_cut_off_holds_no_key() {
+    use roomgate::meetings::IdempotencyRecord;
+    use std::time::Duration;
+    for backend in each_backend().await {
+        let app = spawn_app_with(backend, |c| c).await.expect("backend");
+        let store = roomgate::store::connect(&app.database_url, &Default::default())
+            .await
+            .expect("store");
+        let record = |i: usize| {
+            let at = now();
+            IdempotencyRecord {
+                caller: "key:cut".into(),
+                key: format!("cut-{i}"),
+                request_hash: "h".into(),
+                meeting_id: uuid::Uuid::now_v7(),
+                status: None,
+                body: None,
+                created_at: at,
+                expires_at: at + chrono::Duration::hours(1),
+            }
+        };
+        // Each claim is queued, then its caller stops waiting at once.
+        let cut: Vec<_> = (0..32)
+            .map(|i| {
+                let store = store.clone();
+                let r = record(i);
+                tokio::spawn(async move {
+                    tokio::time::timeout(Duration::ZERO, store.claim_idempotency(&r)).await
+                })
+            })
+            .collect();
+        for claim in cut {
+            assert!(claim.await.expect("task").is_err(), "{backend:?}: cut off");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut held = Vec::new();
+            for i in 0..32 {
+                if let Some(r) = store
+                    .find_idempotency("key:cut", &format!("cut-{i}"))
+                    .await
+                    .expect("find")
+                {
+                    held.push(r.key);
+                }
+            }
+            if held.is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend:?}: keys held by requests that are gone: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The next request with one of those keys claims it.
+        assert_eq!(
+            store.claim_idempotency(&record(3)).await.expect("claim"),
+            None,
+            "{backend:?}"
+        );
+    }
+}
