@@ -51,6 +51,7 @@ impl Default for PoolOptions {
         Self {
             max_connections: DATABASE_MAX_CONNECTIONS.default,
             acquire_timeout: DATABASE_ACQUIRE_TIMEOUT_SECS.default_seconds(),
+            statement_limit: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -71,6 +72,7 @@ impl DatabaseArgs {
                 max_connections: DATABASE_MAX_CONNECTIONS.read(self.database_max_connections)?,
                 acquire_timeout: DATABASE_ACQUIRE_TIMEOUT_SECS
                     .seconds(self.database_acquire_timeout_secs)?,
+                ..PoolOptions::default()
             },
         })
     }

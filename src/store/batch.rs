@@ -40,8 +40,10 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
     type Out: Send + 'static;
     /// The kind's label in the metrics.
     const KIND: &'static str;
-    /// Whether a group whose connection broke may be written once more: writing an item twice
-    /// changes nothing (a claim finds its own row, a read reads again).
+    /// Whether a group whose connection broke (or stopped answering) is written once more, on
+    /// another connection: writing an item twice changes nothing (a claim finds its own row,
+    /// a read reads again). Not when the database is busy or refused: that would only wait
+    /// twice as long.
     const REPEATABLE: bool = false;
     /// Whether an item whose caller stopped waiting (its request was cut off) is left out,
     /// since nobody would use what it does, rather than written anyway.
@@ -65,7 +67,7 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
     /// try of the whole group if the kind is [`BatchWrite::REPEATABLE`].
     async fn write(lane: &mut Lane, items: &[Self::Item]) -> Vec<Result<Self::Out, StoreError>> {
         let mut together = counted::<Self>(lane, items).await;
-        if Self::REPEATABLE && matches!(together, Err(StoreError::Unavailable(_))) {
+        if Self::REPEATABLE && matches!(together, Err(StoreError::Unavailable(_))) && lane.broke() {
             together = counted::<Self>(lane, items).await;
         }
         match together {
@@ -136,17 +138,23 @@ impl<W: BatchWrite> Batcher<W> {
         results
     }
 
-    /// Queues `item` and waits for its write to be committed. The write is finished even if
-    /// the caller stops waiting (its request was cut off). A lone write goes through a worker
-    /// too: the worker's connection is already taken from the pool, where a connection taken
-    /// for one write costs sqlx's check as it goes back (measured: the worker is faster at
-    /// one client as well).
+    /// Queues `item` and waits for its write to be committed. Once queued the write is made
+    /// even if the caller stops waiting (its request was cut off), except for the kinds that
+    /// skip abandoned items. Queuing does not wait while the queue has room, so a request cut
+    /// off at any moment after this call has either queued its item or not started it; only a
+    /// full queue makes it wait. A lone write goes through a worker too: the worker's
+    /// connection is already taken from the pool, where a connection taken for one write
+    /// costs sqlx's check as it goes back (measured: the worker is faster at one client too).
     pub async fn write(&self, item: W::Item) -> Result<W::Out, StoreError> {
+        let shutting_down = || StoreError::Unavailable("the store is shutting down".into());
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send((item, reply))
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))?;
+        match self.queue.try_send((item, reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(queued)) => {
+                self.queue.send(queued).await.map_err(|_| shutting_down())?;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(shutting_down()),
+        }
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the write was abandoned".into()))?
@@ -444,7 +452,7 @@ impl BatchWrite for Lookups {
             unique.iter().map(|id| vec![Arg::Id(*id)]).collect(),
         )
         .push(")");
-        let rows = lane.read(&q.sql, q.args, meeting).await?;
+        let rows = lane.fetch(&q.sql, q.args, meeting).await?;
         let found: HashMap<Uuid, Meeting> = rows.into_iter().map(|m| (m.id, m)).collect();
         Ok(ids.iter().map(|id| Ok(found.get(id).cloned())).collect())
     }

@@ -3,7 +3,8 @@
 //! connection as it goes back); a worker that writes batch after batch keeps its connection
 //! instead, and gives it back as soon as its queue is empty, after [`HOLD_BATCHES`] batches in
 //! a row (so that other work waiting for a connection gets one), or after any error that is
-//! not the database refusing a statement (the connection may be broken).
+//! not the database refusing a statement (the connection may be broken). A statement that has
+//! not answered within the store's statement limit gives its connection up too.
 
 use super::{
     Arg, Backend, Cells, Db, Reader, SqlStore, StoreError, connection_broke, fetch, retryable,
@@ -23,6 +24,8 @@ pub(super) struct Lane {
     store: SqlStore,
     held: Option<Held>,
     batches: u32,
+    /// The last statement failed because its connection broke or stopped answering.
+    broke: bool,
 }
 
 enum Held {
@@ -36,7 +39,14 @@ impl Lane {
             store,
             held: None,
             batches: 0,
+            broke: false,
         }
+    }
+
+    /// Whether the last statement failed because its connection broke or stopped answering
+    /// (not because the database refused it, was busy, or had no connection to give).
+    pub(super) fn broke(&self) -> bool {
+        self.broke
     }
 
     /// Whether the statements go to PostgreSQL (else SQLite).
@@ -77,22 +87,6 @@ impl Lane {
         idle == 0 && size >= max
     }
 
-    /// As [`Lane::fetch`], for a statement that only reads: if the connection broke, it is
-    /// tried once more on another (a read is safe to repeat).
-    pub(super) async fn read<T>(
-        &mut self,
-        sql: &str,
-        args: Vec<Arg>,
-        read: Reader<T>,
-    ) -> Result<Vec<T>, StoreError> {
-        match self.fetch(sql, args.clone(), read).await {
-            Err(StoreError::Unavailable(_)) if self.held.is_none() => {
-                self.fetch(sql, args, read).await
-            }
-            result => result,
-        }
-    }
-
     /// Runs one statement on its own (committed when it returns) and reads its rows.
     pub(super) async fn fetch<T>(
         &mut self,
@@ -119,6 +113,7 @@ impl Lane {
         atomic: bool,
     ) -> Result<Vec<T>, StoreError> {
         let mut tries = 1u64;
+        self.broke = false;
         loop {
             if self.held.is_none() {
                 self.held = Some(match &self.store.db {
@@ -126,14 +121,31 @@ impl Lane {
                     Db::Sqlite(pool) => Held::Sqlite(pool.acquire().await?),
                 });
             }
-            let result = match self.held.as_mut() {
-                Some(Held::Postgres(conn)) => {
-                    on::<Postgres, T>(&mut **conn, steps.clone(), read, atomic).await
+            let attempt = async {
+                match self.held.as_mut() {
+                    Some(Held::Postgres(conn)) => {
+                        Some(on::<Postgres, T>(&mut **conn, steps.clone(), read, atomic).await)
+                    }
+                    Some(Held::Sqlite(conn)) => {
+                        Some(on::<Sqlite, T>(&mut **conn, steps.clone(), read, atomic).await)
+                    }
+                    None => None,
                 }
-                Some(Held::Sqlite(conn)) => {
-                    on::<Sqlite, T>(&mut **conn, steps.clone(), read, atomic).await
+            };
+            let limit = self.store.statement_limit;
+            let result = match tokio::time::timeout(limit, attempt).await {
+                Ok(Some(result)) => result,
+                Ok(None) => continue,
+                Err(_) => {
+                    // A connection that stopped answering (a partition, a frozen server, a
+                    // lock held outside): dropped, so that its worker's kind is not stopped
+                    // behind it. The statement may still have been committed.
+                    self.release();
+                    self.broke = true;
+                    return Err(StoreError::Unavailable(format!(
+                        "the database did not answer within {limit:?}"
+                    )));
                 }
-                None => continue,
             };
             match result {
                 Ok(rows) => return Ok(rows),
@@ -148,6 +160,7 @@ impl Lane {
                     // may not be.
                     if connection_broke(&err) || !matches!(err, sqlx::Error::Database(_)) {
                         self.release();
+                        self.broke = !matches!(err, sqlx::Error::PoolTimedOut);
                     }
                     return Err(err.into());
                 }

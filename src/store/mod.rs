@@ -45,6 +45,10 @@ pub type Store = Arc<SqlStore>;
 pub struct PoolOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// How long a grouped statement may run before its connection is given up and its callers
+    /// are answered that the database is unavailable (10 s; not a setting, the tests shorten
+    /// it).
+    pub statement_limit: Duration,
 }
 
 /// Opens the store named by `url` (`postgres://`, `postgresql://` or `sqlite:`) and runs its
@@ -58,6 +62,8 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Store, StoreErr
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: Db,
+    /// See [`PoolOptions::statement_limit`].
+    statement_limit: Duration,
     /// `None` only in the copies the write workers themselves use.
     writes: Option<Arc<Writes>>,
 }
@@ -92,7 +98,11 @@ impl SqlStore {
                 )));
             }
         };
-        let plain = Self { db, writes: None };
+        let plain = Self {
+            db,
+            statement_limit: options.statement_limit,
+            writes: None,
+        };
         let writes = Writes {
             inserts: batch::Batcher::start(plain.clone()),
             activations: batch::Batcher::start(plain.clone()),

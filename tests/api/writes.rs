@@ -360,3 +360,63 @@ async fn a_claim_whose_request_was_cut_off_holds_no_key() {
         );
     }
 }
+
+/// A grouped statement that stops answering gives its connection up (the second review of
+/// issue 11): with the audit table locked from outside, reads that must record a grant answer
+/// 503 once the statement limit passes, instead of their worker waiting for as long as the
+/// lock is held, and once the lock is gone reads are answered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_that_does_not_answer_frees_its_worker() {
+    use sqlx::Connection;
+    use std::time::Duration;
+    if !each_backend()
+        .await
+        .contains(&crate::common::Backend::Postgres)
+    {
+        return;
+    }
+    let app = spawn_app_with(crate::common::Backend::Postgres, |mut c| {
+        c.database.pool.statement_limit = Duration::from_secs(1);
+        c
+    })
+    .await
+    .expect("backend");
+    let id = creates_at_once(&app, 1, "Locked").await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let read = || {
+        let http = app.http.clone();
+        let url = app.url(&format!("/meetings/{id}"));
+        async move { http.get(url).send().await.expect("get").status().as_u16() }
+    };
+    assert_eq!(read().await, 200);
+
+    let mut outside = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut outside)
+        .await
+        .expect("begin");
+    sqlx::query("LOCK TABLE moderator_grants IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut outside)
+        .await
+        .expect("lock");
+    let reads: Vec<_> = (0..4).map(|_| tokio::spawn(read())).collect();
+    for r in reads {
+        let status = tokio::time::timeout(Duration::from_secs(6), r)
+            .await
+            .expect("answered while the lock is still held")
+            .expect("task");
+        assert_eq!(status, 503, "the grant could not be recorded");
+    }
+    sqlx::query("ROLLBACK")
+        .execute(&mut outside)
+        .await
+        .expect("rollback");
+    let _ = outside.close().await;
+    for _ in 0..3 {
+        assert_eq!(read().await, 200, "the workers are free again");
+    }
+}
