@@ -9,7 +9,7 @@
 //! array per column (`UNNEST`), so each kind of statement has one text, prepared once per
 //! connection, whatever the group's size.
 
-use super::idempotency::{IDEMPOTENCY_COLUMNS, idempotency_record};
+use super::idempotency::{IDEMPOTENCY_COLUMNS, RELEASE_CLAIM, idempotency_record};
 use super::lane::Lane;
 use super::meetings::{COLUMNS, insert_args, meeting};
 use super::{Arg, SqlStore, Statement, StoreError};
@@ -119,33 +119,37 @@ impl<W: BatchWrite> Batcher<W> {
         Self { queue }
     }
 
-    /// Queues `items` together and waits for each to be committed.
+    /// Queues `items` together and waits for each to be committed; one answer per item.
     pub async fn write_all(&self, items: Vec<W::Item>) -> Vec<Result<W::Out, StoreError>> {
         let mut answers = Vec::with_capacity(items.len());
         for item in items {
-            let (reply, answer) = oneshot::channel();
-            if self.queue.send((item, reply)).await.is_err() {
-                break;
-            }
-            answers.push(answer);
+            answers.push(self.enqueue(item).await);
         }
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
-            results.push(answer.await.unwrap_or_else(|_| {
-                Err(StoreError::Unavailable("the write was abandoned".into()))
-            }));
+            results.push(match answer {
+                Ok(answer) => answered(answer).await,
+                Err(err) => Err(err),
+            });
         }
         results
     }
 
     /// Queues `item` and waits for its write to be committed. Once queued the write is made
     /// even if the caller stops waiting (its request was cut off), except for the kinds that
-    /// skip abandoned items. Queuing does not wait while the queue has room, so a request cut
-    /// off at any moment after this call has either queued its item or not started it; only a
-    /// full queue makes it wait. A lone write goes through a worker too: the worker's
-    /// connection is already taken from the pool, where a connection taken for one write
-    /// costs sqlx's check as it goes back (measured: the worker is faster at one client too).
+    /// skip abandoned items. A lone write goes through a worker too: the worker's connection
+    /// is already taken from the pool, where a connection taken for one write costs sqlx's
+    /// check as it goes back (measured: the worker is faster at one client too).
     pub async fn write(&self, item: W::Item) -> Result<W::Out, StoreError> {
+        answered(self.enqueue(item).await?).await
+    }
+
+    /// Queues `item`. This does not wait while the queue has room, so a request cut off at
+    /// any moment has either queued its item or not started it; only a full queue waits.
+    async fn enqueue(
+        &self,
+        item: W::Item,
+    ) -> Result<oneshot::Receiver<Result<W::Out, StoreError>>, StoreError> {
         let shutting_down = || StoreError::Unavailable("the store is shutting down".into());
         let (reply, answer) = oneshot::channel();
         match self.queue.try_send((item, reply)) {
@@ -155,10 +159,15 @@ impl<W: BatchWrite> Batcher<W> {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(shutting_down()),
         }
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the write was abandoned".into()))?
+        Ok(answer)
     }
+}
+
+/// A queued item's answer; a worker that went away without one answers unavailable.
+async fn answered<T>(answer: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+    answer
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("the write was abandoned".into())))
 }
 
 async fn work<W: BatchWrite>(store: SqlStore, receiver: Queue<W>) {
@@ -561,14 +570,12 @@ impl BatchWrite for Claims {
             if held.is_none_or(|held| held.meeting_id != claim.meeting_id) {
                 continue;
             }
-            let mut q = Statement::new("DELETE FROM idempotency_keys WHERE caller = ");
-            q.bind(claim.caller.as_str())
-                .push(" AND key = ")
-                .bind(claim.key.as_str())
-                .push(" AND meeting_id = ")
-                .bind(claim.meeting_id)
-                .push(" AND status IS NULL");
-            if let Err(err) = lane.fetch(&q.sql, q.args, nothing).await {
+            let args = vec![
+                claim.caller.as_str().into(),
+                claim.key.as_str().into(),
+                claim.meeting_id.into(),
+            ];
+            if let Err(err) = lane.fetch(RELEASE_CLAIM, args, nothing).await {
                 tracing::warn!(error = %err, "could not release the claim of a request that was cut off");
             }
         }

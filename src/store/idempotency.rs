@@ -8,6 +8,10 @@ use crate::meetings::MeetingStore;
 pub(super) const IDEMPOTENCY_COLUMNS: &str =
     "caller, key, request_hash, meeting_id, status, body, created_at, expires_at";
 
+/// Frees `(caller $1, key $2)` if it is still held, unanswered, for meeting `$3`.
+pub(super) const RELEASE_CLAIM: &str = "DELETE FROM idempotency_keys \
+    WHERE caller = $1 AND key = $2 AND meeting_id = $3 AND status IS NULL";
+
 pub(super) fn idempotency_record(row: &dyn Cells) -> Result<IdempotencyRecord, StoreError> {
     let text = |column: &str| required(column, row.text(column)?);
     Ok(IdempotencyRecord {

@@ -1,6 +1,6 @@
 //! Meetings and idempotency records: their SQL, written once, and their row readers.
 
-use super::idempotency::{IDEMPOTENCY_COLUMNS, idempotency_record};
+use super::idempotency::{IDEMPOTENCY_COLUMNS, RELEASE_CLAIM, idempotency_record};
 use super::settings::StoredSettings;
 use super::{Arg, Cells, SqlStore, Statement, StoreError, bad, batch, required};
 use crate::meetings::{
@@ -322,8 +322,7 @@ impl MeetingStore for SqlStore {
         meeting_id: Uuid,
     ) -> Result<(), StoreError> {
         self.execute(
-            "DELETE FROM idempotency_keys \
-             WHERE caller = $1 AND key = $2 AND meeting_id = $3 AND status IS NULL",
+            RELEASE_CLAIM,
             vec![caller.into(), key.into(), meeting_id.into()],
         )
         .await?;
@@ -346,11 +345,13 @@ impl MeetingStore for SqlStore {
         if grants.is_empty() {
             return Ok(());
         }
-        let written = self.writes()?.grants.write_all(grants.to_vec()).await;
-        if written.len() < grants.len() {
-            return Err(StoreError::Unavailable("the store is shutting down".into()));
-        }
-        written.into_iter().collect()
+        // One answer per grant (a grant that could not be queued answers why).
+        self.writes()?
+            .grants
+            .write_all(grants.to_vec())
+            .await
+            .into_iter()
+            .collect()
     }
 
     async fn grants(&self, meeting_id: Uuid) -> Result<Vec<ModeratorGrant>, StoreError> {
