@@ -121,10 +121,19 @@ impl Service {
                     what: GrantKind::Url,
                     at: now(),
                 });
-                let meeting = self
+                let meeting = match self
                     .store
                     .activate(meeting.id, &room.room_id, now(), handed.as_ref())
-                    .await?;
+                    .await
+                {
+                    Ok(activated) => activated,
+                    // The reconciler found the room first and completed the row.
+                    Err(StoreError::NotFound) => {
+                        self.settled_meanwhile(meeting.id, &room.room_id, handed.as_ref())
+                            .await?
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 let moderator_url =
                     handed.map(|_| self.urls.moderator(meeting.embed, &room.room_id));
                 metrics::counter!(crate::metrics::MEETINGS_CREATED, "kind" => meeting.kind.as_str()).increment(1);
@@ -143,6 +152,48 @@ impl Service {
                     .await?;
                 Err(err.into())
             }
+        }
+    }
+
+    /// The row of a create whose activation found it no longer `provisioning`: the reconciler
+    /// listed the room while EnableX's answer was on its way and completed the row first. If
+    /// it is active with this very room the create succeeded, and the creator's grant, which
+    /// the activation did not record, is recorded now, before the answer. Anything else (the
+    /// meeting deleted meanwhile, or settled with another room) is a conflict that says so.
+    async fn settled_meanwhile(
+        &self,
+        id: Uuid,
+        room_id: &str,
+        handed: Option<&ModeratorGrant>,
+    ) -> Result<Meeting, MeetingError> {
+        let Some(row) = self.store.get(id).await? else {
+            return Err(StoreError::Other(
+                "a meeting's row went missing while its room was made".into(),
+            )
+            .into());
+        };
+        if row.room_id.as_deref() != Some(room_id) {
+            return Err(MeetingError::Conflict(
+                "the meeting was settled with another room while this one was made".into(),
+            ));
+        }
+        match row.state {
+            State::Active => {
+                if let Some(grant) = handed {
+                    self.store
+                        .record_grants(std::slice::from_ref(grant))
+                        .await?;
+                }
+                tracing::info!(meeting_id = %id, "create found its meeting completed by the reconciler");
+                Ok(row)
+            }
+            State::Deleted => Err(MeetingError::Conflict(
+                "the meeting was deleted while its room was being made".into(),
+            )),
+            other => Err(MeetingError::Conflict(format!(
+                "the meeting is {} instead of active",
+                other.as_str()
+            ))),
         }
     }
 

@@ -426,3 +426,71 @@ async fn a_statement_that_does_not_answer_frees_its_worker() {
         assert_eq!(read().await, 200, "the workers are free again");
     }
 }
+
+/// A create whose room the reconciler completes first still succeeds: EnableX makes the room
+/// but its answer is slow, the reconciler lists the room and activates the row, and only then
+/// does the create's own activation run (and find the row no longer `provisioning`). Each
+/// create answers 201 with its meeting, its creator's moderator URL is recorded once, a key's
+/// answer is kept for replays, and no second room is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_the_reconciler_completed_first_still_answers_its_meeting() {
+    const CREATES: usize = 8;
+    for backend in each_backend().await {
+        let app = spawn_app_with(backend, |c| c).await.expect("backend");
+        // Rooms are made at once; their answers come 3 s later.
+        app.set_faults(json!({"answer_delay_ms": 3000, "operations": ["create"]}))
+            .await;
+        let post = |i: usize| {
+            let http = app.http.clone();
+            let url = app.url("/meetings");
+            let body = json!({"name": format!("Raced {i}"), "kind": "permanent"});
+            async move {
+                let mut request = http.post(url).json(&body);
+                if i.is_multiple_of(2) {
+                    request = request.header("idempotency-key", format!("raced-{i}"));
+                }
+                let response = request.send().await.expect("post");
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.expect("json"))
+            }
+        };
+        let creates: Vec<_> = (0..CREATES).map(|i| tokio::spawn(post(i))).collect();
+        let waited = std::time::Instant::now();
+        while app.sandbox_stats().await["rooms_created"] != CREATES {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(10),
+                "{backend:?}: rooms not made"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let report = app.jobs(false).await.reconcile().await.expect("reconcile");
+        assert_eq!(report.completed.len(), CREATES, "{backend:?}: {report:?}");
+
+        let store = roomgate::store::connect(&app.database_url, &Default::default())
+            .await
+            .expect("store");
+        let mut answered = HashSet::new();
+        for (i, create) in creates.into_iter().enumerate() {
+            let (status, answer) = create.await.expect("task");
+            assert_eq!(status, 201, "{backend:?}: create {i}: {answer}");
+            assert!(answer["moderator_url"].is_string(), "{backend:?}: {answer}");
+            let id: uuid::Uuid = answer["id"].as_str().expect("id").parse().expect("uuid");
+            let row = store.get(id).await.expect("get").expect("row");
+            assert_eq!(row.state, State::Active, "{backend:?}");
+            assert_eq!(answer["room_id"].as_str(), row.room_id.as_deref());
+            let grants = store.grants(id).await.expect("grants");
+            assert_eq!(grants.len(), 1, "{backend:?}: {grants:?}");
+            assert_eq!(grants[0].caller, "key:owner");
+            answered.insert(id);
+        }
+        assert_eq!(answered.len(), CREATES, "{backend:?}");
+        app.set_faults(json!({})).await;
+        for i in (0..CREATES).step_by(2) {
+            let (status, replay) = post(i).await;
+            assert_eq!(status, 201, "{backend:?}: replay {i}: {replay}");
+            let id: uuid::Uuid = replay["id"].as_str().expect("id").parse().expect("uuid");
+            assert!(answered.contains(&id), "{backend:?}: replay {i} made {id}");
+        }
+        assert_eq!(app.sandbox_rooms().await.len(), CREATES, "{backend:?}");
+    }
+}
