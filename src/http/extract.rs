@@ -42,7 +42,148 @@ where
                 ApiError::Malformed(format!("the request body could not be read: {rejection}"))
             }
         })?;
+        reject_repeated_keys(&bytes)?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// JSON allows an object to name a key twice and serde_json keeps the last silently, so
+/// `{"name": "a", "name": "b"}` would be taken for `"b"`, and a body hashed for an idempotency
+/// key would hide what the caller sent. A key repeated in any object is `422`, naming it.
+/// Broken JSON is left to [`parse_json`], which says where it broke.
+fn reject_repeated_keys(bytes: &[u8]) -> Result<(), ApiError> {
+    let repeated = std::cell::Cell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let checked = serde::de::DeserializeSeed::deserialize(
+        UniqueKeys {
+            at: Step::Root,
+            repeated: &repeated,
+        },
+        &mut deserializer,
+    );
+    match (checked, repeated.take()) {
+        (Err(_), Some(path)) => Err(ApiError::Validation(vec![FieldError::new(
+            path,
+            "is given more than once; name each key once",
+        )])),
+        _ => Ok(()),
+    }
+}
+
+/// Walks any JSON value, stopping at the first object that names a key twice (its path kept
+/// in `repeated`). The path is a chain of borrowed steps, written out only for a repeat, so
+/// walking costs no copying however deep or wide the body is.
+struct UniqueKeys<'a> {
+    at: Step<'a>,
+    repeated: &'a std::cell::Cell<Option<String>>,
+}
+
+/// Where a value sits in the body.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Root,
+    Key(&'a Step<'a>, &'a str),
+    Index(&'a Step<'a>, usize),
+}
+
+impl Step<'_> {
+    fn write(&self, out: &mut String) {
+        match self {
+            Step::Root => {}
+            Step::Key(parent, key) => {
+                parent.write(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Step::Index(parent, index) => {
+                parent.write(out);
+                out.push_str(&format!("[{index}]"));
+            }
+        }
+    }
+
+    /// The path as errors name fields (`settings.quality`), cut to 64 characters; `body`
+    /// for the top level.
+    fn named(&self) -> String {
+        let mut path = String::new();
+        self.write(&mut path);
+        match path.as_str() {
+            "" => "body".to_owned(),
+            _ => truncate(&path),
+        }
+    }
+}
+
+impl<'a> UniqueKeys<'a> {
+    fn at<'b>(&'b self, at: Step<'b>) -> UniqueKeys<'b>
+    where
+        'a: 'b,
+    {
+        UniqueKeys {
+            at,
+            repeated: self.repeated,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        while items
+            .next_element_seed(self.at(Step::Index(&self.at, index)))?
+            .is_some()
+        {
+            index += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = entries.next_key::<String>()? {
+            if seen.contains(&key) {
+                self.repeated.set(Some(Step::Key(&self.at, &key).named()));
+                return Err(serde::de::Error::custom("a key is repeated"));
+            }
+            entries.next_value_seed(self.at(Step::Key(&self.at, &key)))?;
+            seen.insert(key);
+        }
+        Ok(())
     }
 }
 

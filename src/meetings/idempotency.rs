@@ -124,12 +124,23 @@ impl Service {
                                 .await?;
                             Err(err.into())
                         }
+                        // The meeting was deleted while its room was being made: a definite
+                        // answer, kept for the key like a refusal.
+                        Err(err @ MeetingError::Conflict(_)) => Ok(Idempotent::Refused(err)),
                         // Unknown outcome: the claim stays; retries wait for the reconciler.
                         Err(err) => Err(err),
                     };
                 }
                 Claim::Pending(id) => {
-                    if self.store.get(id).await?.map(|m| m.state) == Some(State::Active) {
+                    let state = self.store.get(id).await?.map(|m| m.state);
+                    if state == Some(State::Deleted) {
+                        // Made (settled by the reconciler) and deleted since: there is nothing
+                        // to answer but that.
+                        return Err(MeetingError::Conflict(
+                            "the meeting made for this Idempotency-Key has been deleted".into(),
+                        ));
+                    }
+                    if state == Some(State::Active) {
                         // Settled by the reconciler after an unknown outcome: answer as the
                         // first request would have.
                         let meeting = self.get(id, caller).await?;

@@ -134,8 +134,9 @@ impl Service {
                     }
                     Err(err) => return Err(err.into()),
                 };
-                let moderator_url =
-                    handed.map(|_| self.urls.moderator(meeting.embed, &room.room_id));
+                // The row's room: the one just made, unless the reconciler settled another.
+                let room_id = meeting.room_id.as_deref().unwrap_or(&room.room_id);
+                let moderator_url = handed.map(|_| self.urls.moderator(meeting.embed, room_id));
                 metrics::counter!(crate::metrics::MEETINGS_CREATED, "kind" => meeting.kind.as_str()).increment(1);
                 Ok(Created {
                     meeting,
@@ -157,9 +158,11 @@ impl Service {
 
     /// The row of a create whose activation found it no longer `provisioning`: the reconciler
     /// listed the room while EnableX's answer was on its way and completed the row first. If
-    /// it is active with this very room the create succeeded, and the creator's grant, which
-    /// the activation did not record, is recorded now, before the answer. Anything else (the
-    /// meeting deleted meanwhile, or settled with another room) is a conflict that says so.
+    /// it is active the create succeeded, and the creator's grant, which the activation did
+    /// not record, is recorded now, before the answer. (Active with another room would mean
+    /// EnableX holds two rooms carrying this meeting's id: the row's room is the meeting's,
+    /// the other is reported by the reconciler as an orphan.) A meeting deleted meanwhile is
+    /// a conflict that says so.
     async fn settled_meanwhile(
         &self,
         id: Uuid,
@@ -172,11 +175,6 @@ impl Service {
             )
             .into());
         };
-        if row.room_id.as_deref() != Some(room_id) {
-            return Err(MeetingError::Conflict(
-                "the meeting was settled with another room while this one was made".into(),
-            ));
-        }
         match row.state {
             State::Active => {
                 if let Some(grant) = handed {
@@ -184,7 +182,11 @@ impl Service {
                         .record_grants(std::slice::from_ref(grant))
                         .await?;
                 }
-                tracing::info!(meeting_id = %id, "create found its meeting completed by the reconciler");
+                if row.room_id.as_deref() == Some(room_id) {
+                    tracing::info!(meeting_id = %id, "create found its meeting completed by the reconciler");
+                } else {
+                    tracing::warn!(meeting_id = %id, room_id, "create found its meeting completed with another room; this room is an orphan");
+                }
                 Ok(row)
             }
             State::Deleted => Err(MeetingError::Conflict(

@@ -261,3 +261,91 @@ async fn every_response_carries_a_request_id_and_keeps_the_callers() {
         .expect("request");
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
 }
+
+/// A key named twice in one JSON object is refused (`422`, naming it), in a create (with or
+/// without an idempotency key), in a nested object and in a change, and nothing is made or
+/// changed: serde_json alone would keep the last value silently.
+#[tokio::test]
+async fn a_key_given_twice_is_named_and_nothing_changes() {
+    let app = app().await;
+    let post = |body: &'static str, key: Option<&'static str>| {
+        let mut request = app
+            .http
+            .post(app.url("/meetings"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send()
+    };
+    for (body, key, field) in [
+        (
+            r#"{"name": "a", "kind": "permanent", "name": "b"}"#,
+            None,
+            "name",
+        ),
+        (
+            r#"{"name": "a", "kind": "permanent", "kind": "adhoc"}"#,
+            Some("twice"),
+            "kind",
+        ),
+        // The same key spelled with an escape is the same key.
+        (
+            r#"{"name": "a", "kind": "permanent", "n\u0061me": "b"}"#,
+            Some("twice"),
+            "name",
+        ),
+        (
+            r#"[{"a": 1}, {"a": 1, "b": [{"c": 1, "c": 2}]}]"#,
+            None,
+            "[1].b[0].c",
+        ),
+        (
+            r#"{"name": "a", "kind": "permanent", "settings": {"quality": "SD", "quality": "HD"}}"#,
+            None,
+            "settings.quality",
+        ),
+    ] {
+        let response = post(body, key).await.expect("post");
+        assert_eq!(response.status(), 422, "{body}");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(error_fields(&problem), vec![field.to_owned()], "{problem}");
+        assert!(problem.to_string().contains("more than once"), "{problem}");
+    }
+    assert!(app.sandbox_rooms().await.is_empty());
+    // The key was not taken by the refused body: the same key with a sound body creates.
+    let response = post(r#"{"name": "a", "kind": "permanent"}"#, Some("twice"))
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    let id = created["id"].as_str().expect("id");
+
+    let response = app
+        .http
+        .patch(app.url(&format!("/meetings/{id}")))
+        .header("content-type", "application/json")
+        .body(r#"{"name": "b", "name": "c"}"#)
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(error_fields(&problem), vec!["name".to_owned()], "{problem}");
+    let now: Value = app
+        .get(&format!("/meetings/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(now["name"], "a");
+    // The same keys in different objects are not repeats.
+    let response = post(
+        r#"{"name": "n", "kind": "permanent", "settings": {"mode": "group"}, "description": "mode"}"#,
+        None,
+    )
+    .await
+    .expect("post");
+    assert_eq!(response.status(), 201);
+}

@@ -436,9 +436,15 @@ async fn a_statement_that_does_not_answer_frees_its_worker() {
 async fn a_create_the_reconciler_completed_first_still_answers_its_meeting() {
     const CREATES: usize = 8;
     for backend in each_backend().await {
-        let app = spawn_app_with(backend, |c| c).await.expect("backend");
-        // Rooms are made at once; their answers come 3 s later.
-        app.set_faults(json!({"answer_delay_ms": 3000, "operations": ["create"]}))
+        // EnableX's answers come late, but within the client's time limit.
+        let app = spawn_app_with(backend, |mut c| {
+            c.request_timeout = std::time::Duration::from_secs(20);
+            c
+        })
+        .await
+        .expect("backend");
+        // Rooms are made at once; their answers come 4 s later.
+        app.set_faults(json!({"answer_delay_ms": 4000, "operations": ["create"]}))
             .await;
         let post = |i: usize| {
             let http = app.http.clone();
@@ -492,5 +498,62 @@ async fn a_create_the_reconciler_completed_first_still_answers_its_meeting() {
             assert!(answered.contains(&id), "{backend:?}: replay {i} made {id}");
         }
         assert_eq!(app.sandbox_rooms().await.len(), CREATES, "{backend:?}");
+    }
+}
+
+/// A create whose meeting the reconciler completed and someone deleted before EnableX's answer
+/// came says so (`409`), and with an idempotency key that answer is kept: a retry replays it
+/// instead of waiting on a key that can never be answered, and no second room is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_meeting_was_deleted_meanwhile_says_so() {
+    for backend in each_backend().await {
+        // EnableX's answers come late, but within the client's time limit.
+        let app = spawn_app_with(backend, |mut c| {
+            c.request_timeout = std::time::Duration::from_secs(20);
+            c
+        })
+        .await
+        .expect("backend");
+        app.set_faults(json!({"answer_delay_ms": 4000, "operations": ["create"]}))
+            .await;
+        let post = || {
+            app.http
+                .post(app.url("/meetings"))
+                .header("idempotency-key", "gone")
+                .json(&json!({"name": "Gone", "kind": "permanent"}))
+                .send()
+        };
+        let create = tokio::spawn(post());
+        let waited = std::time::Instant::now();
+        while app.sandbox_stats().await["rooms_created"] != 1 {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(10));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let report = app.jobs(false).await.reconcile().await.expect("reconcile");
+        assert_eq!(report.completed.len(), 1, "{backend:?}: {report:?}");
+        let id = report.completed[0];
+        let deleted = app.delete(&format!("/meetings/{id}")).await;
+        assert_eq!(deleted.status(), 204, "{backend:?}");
+
+        let response = create.await.expect("task").expect("post");
+        assert_eq!(response.status(), 409, "{backend:?}");
+        let problem: Value = response.json().await.expect("json");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("deleted")),
+            "{backend:?}: {problem}"
+        );
+        app.set_faults(json!({})).await;
+        let retry = tokio::time::timeout(std::time::Duration::from_secs(5), post())
+            .await
+            .expect("the retry is answered at once")
+            .expect("post");
+        assert_eq!(retry.status(), 409, "{backend:?}");
+        assert!(
+            retry.headers().contains_key("idempotent-replayed"),
+            "{backend:?}"
+        );
+        assert_eq!(app.sandbox_stats().await["rooms_created"], 1, "{backend:?}");
     }
 }
