@@ -14,8 +14,8 @@ pub(crate) enum Arg {
     Id(Uuid),
     /// `timestamptz` in PostgreSQL, fixed-width UTC text in SQLite.
     Time(Option<DateTime<Utc>>),
-    /// `jsonb` in PostgreSQL, JSON text in SQLite.
-    Json(serde_json::Value),
+    /// `jsonb` in PostgreSQL, JSON text in SQLite; kept as the text it will be sent as.
+    Json(Box<serde_json::value::RawValue>),
     /// One column of a group of rows, bound as one PostgreSQL array (`uuid[]`, `text[]`, …, by
     /// the kind of its values, which are all of one kind). Only [`Statement::rows`] makes it,
     /// and only for PostgreSQL.

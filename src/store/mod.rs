@@ -362,7 +362,8 @@ pub(crate) trait Cells {
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
     fn id(&self, column: &str) -> Result<Uuid, StoreError>;
     fn time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
-    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError>;
+    /// JSON as its text, checked to be JSON, for the reader to parse into its own shape.
+    fn json(&self, column: &str) -> Result<Box<serde_json::value::RawValue>, StoreError>;
 }
 
 /// A column that must not be null.

@@ -3,6 +3,7 @@
 
 use super::{Arg, Backend, Cells, PoolOptions, StoreError, bad};
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
@@ -126,8 +127,8 @@ impl Cells for PgRow {
         Ok(self.try_get(column)?)
     }
 
-    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError> {
-        self.try_get::<Json<serde_json::Value>, _>(column)
+    fn json(&self, column: &str) -> Result<Box<RawValue>, StoreError> {
+        self.try_get::<Json<Box<RawValue>>, _>(column)
             .map(|json| json.0)
             .map_err(|e| bad(column, e))
     }

@@ -23,7 +23,7 @@ pub(super) struct StoredSettings {
 }
 
 impl StoredSettings {
-    pub(super) fn from_domain(s: &Settings) -> serde_json::Value {
+    pub(super) fn from_domain(s: &Settings) -> Box<serde_json::value::RawValue> {
         let stored = StoredSettings {
             mode: s.mode.as_str().to_owned(),
             moderators: s.moderators,
@@ -38,7 +38,9 @@ impl StoredSettings {
             knock: s.knock,
             media_zone: s.media_zone.as_str().to_owned(),
         };
-        serde_json::to_value(stored).unwrap_or_default()
+        // Strings, numbers and booleans: serialising cannot fail.
+        serde_json::value::to_raw_value(&stored)
+            .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
     }
 
     pub(super) fn into_domain(self) -> Result<Settings, StoreError> {

@@ -4,6 +4,7 @@
 
 use super::{Arg, Backend, Cells, PoolOptions, StoreError, bad};
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::value::RawValue;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::query::Query;
@@ -96,7 +97,7 @@ impl Backend for Sqlite {
             Arg::Bool(b) => query.bind(b),
             Arg::Id(id) => query.bind(id.hyphenated()),
             Arg::Time(t) => query.bind(t.map(Instant)),
-            Arg::Json(value) => query.bind(value.to_string()),
+            Arg::Json(value) => query.bind(value.get().to_owned()),
             // Never made for SQLite (`Statement::rows` writes `VALUES` there); NULL if it were.
             Arg::Column(_) => query.bind(None::<String>),
         }
@@ -128,8 +129,8 @@ impl Cells for SqliteRow {
         Ok(self.try_get::<Option<Instant>, _>(column)?.map(|t| t.0))
     }
 
-    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError> {
+    fn json(&self, column: &str) -> Result<Box<RawValue>, StoreError> {
         let text: String = self.try_get(column)?;
-        serde_json::from_str(&text).map_err(|e| bad(column, e))
+        RawValue::from_string(text).map_err(|e| bad(column, e))
     }
 }
