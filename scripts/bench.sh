@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # roomgate side by side with the two-write reference (bench/reference.rs) and the Node sample
 # stand-in (bench/node-sample/server.js), all against one EnableX sandbox, in one run (issue 11).
+# roomgate runs twice over one database: with its defaults ("roomgate": answers carry the owner's
+# moderator URL, each one recorded durably before the answer) and with MODERATOR_URL_IN_ANSWERS=false
+# ("withheld": no URL in answers, so nothing to record). Reads cycle over 1,000 meetings each.
 #
 #   cargo build --release --locked --examples
 #   BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1:5432/db ./scripts/bench.sh [--write]
@@ -8,7 +11,7 @@
 # BENCH_DATABASE_URL: a PostgreSQL role that may CREATE DATABASE; two fresh databases are made
 #   (roomgate's, the reference's) and dropped at the end.
 # BENCH_SECONDS (10): seconds per wrk run. BENCH_ROUNDS (3): runs per server and scenario, the
-#   order rotated each round (roomgate, reference, node; reference, node, roomgate; ...); the
+#   order rotated each round (roomgate, withheld, reference, node; withheld, reference, node, roomgate; ...); the
 #   median run (by requests/s) is reported. CARGO_TARGET_DIR (target): where the builds are.
 # --write: rewrites the marked section of docs/benchmarks.md with the table and this command.
 # Builds nothing. Everything shares this machine's cores: compare ratios, not absolute figures.
@@ -93,7 +96,7 @@ new_database "$ref_db"
 export ENABLEX_APP_ID ENABLEX_APP_KEY
 ENABLEX_APP_ID=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
 ENABLEX_APP_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
-sandbox_port=$(free_port) rg_port=$(free_port) ref_port=$(free_port) node_port=$(free_port)
+sandbox_port=$(free_port) rg_port=$(free_port) wh_port=$(free_port) ref_port=$(free_port) node_port=$(free_port)
 upstream=http://127.0.0.1:$sandbox_port/video/v1
 
 start sandbox "$bin" sandbox --listen "127.0.0.1:$sandbox_port" --app-id "$ENABLEX_APP_ID" --app-key "$ENABLEX_APP_KEY"
@@ -104,6 +107,10 @@ start roomgate env DATABASE_URL="$(db_url "$rg_db")" ENABLEX_API_URL="$upstream"
   "$bin" serve
 rg_pid=$started
 until_answers roomgate "$rg_pid" "http://127.0.0.1:$rg_port/healthz"
+start withheld env DATABASE_URL="$(db_url "$rg_db")" ENABLEX_API_URL="$upstream" EMBED_SUBDOMAIN=bench \
+  ROOMGATE_LISTEN="127.0.0.1:$wh_port" RATE_LIMIT_PER_MINUTE=0 BACKGROUND_JOBS=false RUST_LOG=warn \
+  MODERATOR_URL_IN_ANSWERS=false "$bin" serve
+until_answers withheld "$started" "http://127.0.0.1:$wh_port/healthz"
 start reference env DATABASE_URL="$(db_url "$ref_db")" ENABLEX_API_URL="$upstream" \
   LISTEN="127.0.0.1:$ref_port" "$reference"
 until_answers reference "$started" "http://127.0.0.1:$ref_port/"
@@ -114,7 +121,7 @@ echo "rss_idle_kb=$(rss_kb "$rg_pid" VmRSS)" >>"$dir/facts"
 
 key=$(DATABASE_URL=$(db_url "$rg_db") "$bin" keys create --name bench 2>"$dir/keys.log") ||
   { cat "$dir/keys.log" >&2; exit 1; }
-rg=http://127.0.0.1:$rg_port ref=http://127.0.0.1:$ref_port node=http://127.0.0.1:$node_port
+rg=http://127.0.0.1:$rg_port wh=http://127.0.0.1:$wh_port ref=http://127.0.0.1:$ref_port node=http://127.0.0.1:$node_port
 body='{"name":"Bench","kind":"permanent"}'
 lua() { # lua FILE METHOD [HEADER VALUE]
   { echo "wrk.method = \"$2\""
@@ -124,10 +131,11 @@ lua() { # lua FILE METHOD [HEADER VALUE]
 }
 lua rg_post.lua POST Authorization "Bearer $key"
 lua rg_get.lua GET Authorization "Bearer $key"
+lua get.lua GET
 lua post.lua POST
-created_id() { python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'; }
 declare -A creates=(
   [roomgate]="-s $dir/rg_post.lua $rg/meetings"
+  [withheld]="-s $dir/rg_post.lua $wh/meetings"
   [reference]="-s $dir/post.lua $ref/meetings"
   [node]="-s $dir/post.lua $node/api/create-room"
 )
@@ -153,45 +161,64 @@ side_by_side() {
   done
 }
 
-echo "roomgate, reference and Node stand-in against one sandbox; ${seconds}s per run, $rounds round(s), $(nproc) cores"
-for s in roomgate reference node; do wrk -t1 -c64 -d1s ${creates[$s]} >/dev/null; done # warm-up
-side_by_side create64 64 creates roomgate reference node
-rg_id=$(curl -fsS -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  -d "$body" "$rg/meetings" | created_id)
-ref_id=$(curl -fsS -X POST "$ref/meetings" | created_id)
-declare -A reads=([roomgate]="-s $dir/rg_get.lua $rg/meetings/$rg_id" [reference]="$ref/meetings/$ref_id")
-side_by_side read64 64 reads roomgate reference
-side_by_side create1 1 creates roomgate reference
-side_by_side read1 1 reads roomgate reference
-
-# The list: roomgate's caller topped up to 100,000 meetings by one INSERT (rows shaped like the
-# ones roomgate writes: UUID v7 ids in time order, its default settings), then ANALYZE.
+echo "roomgate (defaults and URLs withheld), reference and Node stand-in against one sandbox; ${seconds}s per run, $rounds round(s), $(nproc) cores"
+for s in roomgate withheld reference node; do wrk -t1 -c64 -d1s ${creates[$s]} >/dev/null; done # warm-up
+side_by_side create64 64 creates roomgate withheld reference node
+# Reads cycle over 1,000 of the meetings just made, the same list for every client, as real
+# traffic reads many meetings (one hot row would make every audit row lock the same meeting).
 rg_psql() { psql "$(db_url "$rg_db")" -v ON_ERROR_STOP=1 -qAtX "$@"; }
+ref_psql() { psql "$(db_url "$ref_db")" -v ON_ERROR_STOP=1 -qAtX "$@"; }
+# reads_lua FILE IDS_FILE: a wrk script reading /meetings/ID for each id in turn.
+reads_lua() {
+  { echo 'local ids = {'; sed 's/.*/"&",/' "$2"; echo '}'
+    echo 'local i = 0'
+    echo 'request = function() i = i % #ids + 1; return wrk.format(nil, "/meetings/" .. ids[i]) end'
+  } >>"$dir/$1"
+}
+rg_psql -c "SELECT id FROM meetings WHERE state = 'active' AND created_by = 'key:bench' ORDER BY id DESC LIMIT 1000" >"$dir/rg_ids"
+ref_psql -c "SELECT id FROM reference_meetings WHERE state = 'active' ORDER BY id DESC LIMIT 1000" >"$dir/ref_ids"
+[[ $(wc -l <"$dir/rg_ids") == 1000 && $(wc -l <"$dir/ref_ids") == 1000 ]] ||
+  { echo "fewer than 1,000 meetings made to read" >&2; exit 1; }
+reads_lua rg_get.lua "$dir/rg_ids"
+reads_lua get.lua "$dir/ref_ids"
+declare -A reads=([roomgate]="-s $dir/rg_get.lua $rg/" [withheld]="-s $dir/rg_get.lua $wh/"
+                  [reference]="-s $dir/get.lua $ref/")
+side_by_side read64 64 reads roomgate withheld reference
+side_by_side create1 1 creates roomgate withheld reference
+side_by_side read1 1 reads roomgate withheld reference
+
+# The list: a caller of its own ("list") given 100,000 meetings by one INSERT (rows shaped like
+# the ones roomgate writes: UUID v7 ids in time order, its default settings), then ANALYZE; the
+# table also holds every meeting the runs above made.
+list_key=$(DATABASE_URL=$(db_url "$rg_db") "$bin" keys create --name list 2>"$dir/keys.log") ||
+  { cat "$dir/keys.log" >&2; exit 1; }
 rg_psql -v n="$rows_wanted" >/dev/null <<'SQL'
 INSERT INTO meetings (id, room_id, kind, name, description, owner_ref, embed, settings, state,
                       created_at, updated_at, created_by)
 SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7'
         || substr(md5(g::text), 1, 3) || '8' || substr(md5(g::text), 4, 15))::uuid,
-       'seed' || lpad(to_hex(g), 20, '0'), 'permanent', 'Seeded ' || g, NULL, 'bench', 'lite',
+       'seed' || lpad(to_hex(g), 20, '0'), 'permanent', 'Seeded ' || g, NULL, 'list', 'lite',
        '{"mode": "group", "moderators": 1, "participants": 10, "quality": "SD",
          "max_active_talkers": 6, "screen_share": false, "canvas": false, "abwd": true,
          "auto_recording": false, "wait_for_moderator": false, "knock": false,
          "media_zone": "XX"}'::jsonb,
-       'active', t, t, 'key:bench'
-FROM generate_series(1, greatest(0, :n - (SELECT count(*) FROM meetings WHERE
-                                             created_by = 'key:bench' AND state = 'active'))) AS g,
+       'active', t, t, 'key:list'
+FROM generate_series(1, :n) AS g,
      LATERAL (SELECT now() - interval '1 day' + g * interval '1 ms' AS t) AS at;
 ANALYZE meetings;
 SQL
-echo "rows=$(rg_psql -c "SELECT count(*) FROM meetings WHERE created_by = 'key:bench' AND state = 'active'")" >>"$dir/facts"
+echo "rows=$(rg_psql -c "SELECT count(*) FROM meetings WHERE created_by = 'key:list' AND state = 'active'")" >>"$dir/facts"
+echo "table_rows=$(rg_psql -c "SELECT count(*) FROM meetings")" >>"$dir/facts"
 seeded=$(rg_psql -c "SELECT id FROM meetings WHERE name LIKE 'Seeded %' ORDER BY id LIMIT 1")
-if [[ -n $seeded ]] && ! curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$rg/meetings/$seeded"; then
+if [[ -z $seeded ]] || ! curl -fsS -o /dev/null -H "Authorization: Bearer $list_key" "$rg/meetings/$seeded"; then
   echo "roomgate cannot read a seeded row ($seeded): the seed's shape is wrong" >&2; exit 1
 fi
-declare -A lists=([roomgate]="-s $dir/rg_get.lua $rg/meetings?limit=50")
-wrk -t1 -c64 -d1s ${lists[roomgate]} >/dev/null # warm-up
-side_by_side list64 64 lists roomgate
-side_by_side list1 1 lists roomgate
+lua rg_list.lua GET Authorization "Bearer $list_key"
+declare -A lists=([roomgate]="-s $dir/rg_list.lua $rg/meetings?limit=50"
+                  [withheld]="-s $dir/rg_list.lua $wh/meetings?limit=50")
+for s in roomgate withheld; do wrk -t1 -c64 -d1s ${lists[$s]} >/dev/null; done # warm-up
+side_by_side list64 64 lists roomgate withheld
+side_by_side list1 1 lists roomgate withheld
 
 sleep 1
 { echo "rss_after_kb=$(rss_kb "$rg_pid" VmRSS)"; echo "hwm_after_kb=$(rss_kb "$rg_pid" VmHWM)"; } >>"$dir/facts"

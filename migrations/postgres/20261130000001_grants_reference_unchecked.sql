@@ -6,4 +6,7 @@
 -- never fail; without it nothing cascades either: a meeting row deleted by hand keeps its grants
 -- until they are deleted too (`DELETE FROM moderator_grants WHERE meeting_id = ...`).
 -- The index on (meeting_id, at) still serves every lookup of a meeting's grants.
+-- Dropping it locks `meetings` for a moment: on a busy database, give up (and let the next start
+-- try again) rather than queue every request behind a long transaction.
+SET LOCAL lock_timeout = '5s';
 ALTER TABLE moderator_grants DROP CONSTRAINT IF EXISTS moderator_grants_meeting_id_fkey;
