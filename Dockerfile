@@ -15,6 +15,7 @@ RUN mkdir src bench \
  && cargo build --release --locked --no-default-features \
  && rm -rf src target/release/roomgate target/release/deps/roomgate-* target/release/deps/libroomgate-* target/release/.fingerprint/roomgate-*
 # 2. roomgate itself (migrations are embedded at compile time).
+COPY build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked --no-default-features

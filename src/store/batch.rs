@@ -315,7 +315,11 @@ async fn activate(
     let postgres = lane.postgres();
     let rows = if postgres {
         // One statement (so one round trip, committed on its own): the update, and the grants
-        // of the meetings it returned.
+        // of the meetings it returned. The state test is wrapped (`IS TRUE`) so that it cannot
+        // use the `(state, id)` index: the prepared statement's generic plan would otherwise
+        // scan every `provisioning` entry of that index, where each create leaves a dead one
+        // (14 ms and 8,000 pages after a few thousand creates), instead of finding each row by
+        // its id.
         let mut q =
             Statement::new("WITH v(id, room_id, at, grant_id, caller, what, granted_at) AS (");
         q.rows(
@@ -339,7 +343,8 @@ async fn activate(
         q.push(&format!(
             "), u AS (UPDATE meetings m SET room_id = v.room_id, state = 'active', \
              failure = NULL, updated_at = v.at FROM v \
-             WHERE m.id = v.id AND m.state IN ('provisioning', 'failed') RETURNING m.*), \
+             WHERE m.id = v.id AND (m.state IN ('provisioning', 'failed')) IS TRUE \
+             RETURNING m.*), \
              g AS (INSERT INTO moderator_grants (id, meeting_id, caller, what, at) \
              SELECT v.grant_id, v.id, v.caller, v.what, v.granted_at FROM v JOIN u ON u.id = v.id \
              WHERE v.caller IS NOT NULL) \
@@ -503,10 +508,12 @@ impl BatchWrite for Claims {
                     })
                     .collect(),
             )
+            // `(caller, key) IN (…)` finds each key by the primary key, in PostgreSQL and
+            // SQLite alike; an `EXISTS` naming `v.at` made both scan the whole table.
             .push(
-                ") DELETE FROM idempotency_keys WHERE EXISTS (SELECT 1 FROM v \
-                 WHERE v.caller = idempotency_keys.caller AND v.key = idempotency_keys.key \
-                 AND idempotency_keys.expires_at <= v.at)",
+                ") DELETE FROM idempotency_keys WHERE (caller, key) IN (SELECT v.caller, v.key \
+                 FROM v) AND expires_at <= (SELECT max(v.at) FROM v \
+                 WHERE v.caller = idempotency_keys.caller AND v.key = idempotency_keys.key)",
             );
         let mut claim = Statement::new(
             "INSERT INTO idempotency_keys \
@@ -539,8 +546,8 @@ impl BatchWrite for Claims {
                 .collect(),
         )
         .push(&format!(
-            ") SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys k WHERE EXISTS \
-             (SELECT 1 FROM v WHERE v.caller = k.caller AND v.key = k.key)"
+            ") SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys \
+             WHERE (caller, key) IN (SELECT v.caller, v.key FROM v)"
         ));
         let rows = lane
             .transaction(
