@@ -1,7 +1,8 @@
 //! Creates that share their commits (issue 11): under concurrency every answered create has
 //! its row and its room, and one row that cannot be written fails only its own request.
 
-use crate::common::{TestApp, each_backend, spawn_app_with};
+use crate::common::{Backend, TestApp, each_backend, spawn_app_with};
+use roomgate::jobs::ReconcileReport;
 use roomgate::meetings::{EmbedPlan, Kind, Meeting, Settings, State, now};
 use roomgate::store::MeetingStore;
 use serde_json::{Value, json};
@@ -427,6 +428,33 @@ async fn a_statement_that_does_not_answer_frees_its_worker() {
     }
 }
 
+/// An app whose EnableX makes rooms at once but answers creates 4 s later, within the client's
+/// time limit (raised to 20 s): the window in which the reconciler can settle a create first.
+async fn app_with_slow_create_answers(backend: Backend) -> TestApp {
+    let app = spawn_app_with(backend, |mut c| {
+        c.request_timeout = std::time::Duration::from_secs(20);
+        c
+    })
+    .await
+    .expect("backend");
+    app.set_faults(json!({"answer_delay_ms": 4000, "operations": ["create"]}))
+        .await;
+    app
+}
+
+/// Waits (up to 10 s) until EnableX has made `rooms` rooms, then runs the reconciler once.
+async fn reconcile_once_rooms_are_made(app: &TestApp, rooms: usize) -> ReconcileReport {
+    let waited = std::time::Instant::now();
+    while app.sandbox_stats().await["rooms_created"] != rooms {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(10),
+            "rooms not made"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.jobs(false).await.reconcile().await.expect("reconcile")
+}
+
 /// A create whose room the reconciler completes first still succeeds: EnableX makes the room
 /// but its answer is slow, the reconciler lists the room and activates the row, and only then
 /// does the create's own activation run (and find the row no longer `provisioning`). Each
@@ -436,16 +464,7 @@ async fn a_statement_that_does_not_answer_frees_its_worker() {
 async fn a_create_the_reconciler_completed_first_still_answers_its_meeting() {
     const CREATES: usize = 8;
     for backend in each_backend().await {
-        // EnableX's answers come late, but within the client's time limit.
-        let app = spawn_app_with(backend, |mut c| {
-            c.request_timeout = std::time::Duration::from_secs(20);
-            c
-        })
-        .await
-        .expect("backend");
-        // Rooms are made at once; their answers come 4 s later.
-        app.set_faults(json!({"answer_delay_ms": 4000, "operations": ["create"]}))
-            .await;
+        let app = app_with_slow_create_answers(backend).await;
         let post = |i: usize| {
             let http = app.http.clone();
             let url = app.url("/meetings");
@@ -461,15 +480,7 @@ async fn a_create_the_reconciler_completed_first_still_answers_its_meeting() {
             }
         };
         let creates: Vec<_> = (0..CREATES).map(|i| tokio::spawn(post(i))).collect();
-        let waited = std::time::Instant::now();
-        while app.sandbox_stats().await["rooms_created"] != CREATES {
-            assert!(
-                waited.elapsed() < std::time::Duration::from_secs(10),
-                "{backend:?}: rooms not made"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let report = app.jobs(false).await.reconcile().await.expect("reconcile");
+        let report = reconcile_once_rooms_are_made(&app, CREATES).await;
         assert_eq!(report.completed.len(), CREATES, "{backend:?}: {report:?}");
 
         let store = roomgate::store::connect(&app.database_url, &Default::default())
@@ -507,15 +518,7 @@ async fn a_create_the_reconciler_completed_first_still_answers_its_meeting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_whose_meeting_was_deleted_meanwhile_says_so() {
     for backend in each_backend().await {
-        // EnableX's answers come late, but within the client's time limit.
-        let app = spawn_app_with(backend, |mut c| {
-            c.request_timeout = std::time::Duration::from_secs(20);
-            c
-        })
-        .await
-        .expect("backend");
-        app.set_faults(json!({"answer_delay_ms": 4000, "operations": ["create"]}))
-            .await;
+        let app = app_with_slow_create_answers(backend).await;
         let post = || {
             app.http
                 .post(app.url("/meetings"))
@@ -524,12 +527,7 @@ async fn a_create_whose_meeting_was_deleted_meanwhile_says_so() {
                 .send()
         };
         let create = tokio::spawn(post());
-        let waited = std::time::Instant::now();
-        while app.sandbox_stats().await["rooms_created"] != 1 {
-            assert!(waited.elapsed() < std::time::Duration::from_secs(10));
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let report = app.jobs(false).await.reconcile().await.expect("reconcile");
+        let report = reconcile_once_rooms_are_made(&app, 1).await;
         assert_eq!(report.completed.len(), 1, "{backend:?}: {report:?}");
         let id = report.completed[0];
         let deleted = app.delete(&format!("/meetings/{id}")).await;
