@@ -49,6 +49,7 @@ pub(super) async fn remember(
     state: &AppState,
     caller: &Caller,
     key: &str,
+    meeting_id: Uuid,
     response: Response,
 ) -> Result<Response, ApiError> {
     let (parts, body) = response.into_parts();
@@ -58,7 +59,7 @@ pub(super) async fn remember(
     let text = String::from_utf8_lossy(&bytes).into_owned();
     state
         .service
-        .remember(caller, key, parts.status.as_u16(), &text)
+        .remember(caller, key, meeting_id, parts.status.as_u16(), &text)
         .await?;
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }

@@ -158,7 +158,7 @@ pub async fn create(
         .service
         .create_once(&caller, &key, &hash, new, ttl)
         .await?;
-    let response = match outcome {
+    let (response, meeting_id) = match outcome {
         Idempotent::Replay {
             status,
             body,
@@ -172,10 +172,15 @@ pub async fn create(
             }
             return Ok(idempotency::replay(status, body, meeting_id));
         }
-        Idempotent::Created(made) => created(&state, *made),
-        Idempotent::Refused(err) => ApiError::from(err).into_response(),
+        Idempotent::Created(made) => {
+            let id = made.meeting.id;
+            (created(&state, *made), id)
+        }
+        Idempotent::Refused { error, meeting_id } => {
+            (ApiError::from(error).into_response(), meeting_id)
+        }
     };
-    idempotency::remember(&state, &caller, &key, response).await
+    idempotency::remember(&state, &caller, &key, meeting_id, response).await
 }
 
 /// `201 Created` with the meeting and its `Location`.

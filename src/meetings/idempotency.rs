@@ -23,8 +23,11 @@ pub enum Idempotent {
     /// keep the answer ([`Service::remember`]).
     Created(Box<Created>),
     /// EnableX definitely refused: the refusal stands for the key's life. Answer it and keep
-    /// the answer.
-    Refused(MeetingError),
+    /// the answer (for the claim of `meeting_id`).
+    Refused {
+        error: MeetingError,
+        meeting_id: Uuid,
+    },
     /// An earlier request's answer, to give back as it was.
     Replay {
         status: u16,
@@ -116,7 +119,10 @@ impl Service {
                     return match self.create(id, new).await {
                         Ok(created) => Ok(Idempotent::Created(Box::new(created))),
                         Err(MeetingError::Upstream(err)) if err.is_definite_refusal() => {
-                            Ok(Idempotent::Refused(err.into()))
+                            Ok(Idempotent::Refused {
+                                error: err.into(),
+                                meeting_id: id,
+                            })
                         }
                         Err(MeetingError::Upstream(err)) if err.made_nothing() => {
                             self.store
@@ -126,7 +132,10 @@ impl Service {
                         }
                         // The meeting was deleted while its room was being made: a definite
                         // answer, kept for the key like a refusal.
-                        Err(err @ MeetingError::Conflict(_)) => Ok(Idempotent::Refused(err)),
+                        Err(err @ MeetingError::Conflict(_)) => Ok(Idempotent::Refused {
+                            error: err,
+                            meeting_id: id,
+                        }),
                         // Unknown outcome: the claim stays; retries wait for the reconciler.
                         Err(err) => Err(err),
                     };
@@ -163,17 +172,22 @@ impl Service {
         }
     }
 
-    /// Keeps the answer given for `(caller, key)`, for replays.
+    /// Keeps the answer given for `(caller, key)`, for replays, if the key is still held by the
+    /// claim of `meeting_id` and has no answer yet. A request that outlived its claim (its
+    /// meeting was settled failed, the key claimed anew and answered for another meeting, and
+    /// then its own room turned up after all) answers its caller but leaves the key's answer
+    /// alone: the key stays with the meeting its later requests were given.
     pub async fn remember(
         &self,
         caller: &Caller,
         key: &str,
+        meeting_id: Uuid,
         status: u16,
         body: &str,
     ) -> Result<(), MeetingError> {
         Ok(self
             .store
-            .complete_idempotency(&caller.identity, key, status, body)
+            .complete_idempotency(&caller.identity, key, meeting_id, status, body)
             .await?)
     }
 

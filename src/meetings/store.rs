@@ -88,11 +88,13 @@ pub trait MeetingStore: Send + Sync + 'static {
         &self,
         record: &IdempotencyRecord,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
-    /// Stores the first request's answer.
+    /// Stores the answer for `(caller, key)` if the key is still held by the claim of
+    /// `meeting_id` and has none yet (else changes nothing).
     async fn complete_idempotency(
         &self,
         caller: &str,
         key: &str,
+        meeting_id: Uuid,
         status: u16,
         body: &str,
     ) -> Result<(), StoreError>;

@@ -594,6 +594,8 @@ impl BatchWrite for Claims {
 pub(super) struct Completion {
     pub caller: String,
     pub key: String,
+    /// The meeting of the claim the answer is for.
+    pub meeting_id: Uuid,
     pub status: u16,
     pub body: String,
 }
@@ -611,14 +613,14 @@ impl BatchWrite for Completions {
         lane: &mut Lane,
         items: &[Completion],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        // The same key twice: the later answer is kept, as if written one after the other.
-        let last: HashMap<(&str, &str), &Completion> = items
+        // The same claim twice: the later answer is kept, as if written one after the other.
+        let last: HashMap<(&str, &str, Uuid), &Completion> = items
             .iter()
-            .map(|c| ((c.caller.as_str(), c.key.as_str()), c))
+            .map(|c| ((c.caller.as_str(), c.key.as_str(), c.meeting_id), c))
             .collect();
         let mut sorted: Vec<&Completion> = last.into_values().collect();
         sorted.sort_by(|a, b| (&a.caller, &a.key).cmp(&(&b.caller, &b.key)));
-        let mut q = Statement::new("WITH v(caller, key, status, body) AS (");
+        let mut q = Statement::new("WITH v(caller, key, meeting_id, status, body) AS (");
         q.rows(
             lane.postgres(),
             sorted
@@ -627,6 +629,7 @@ impl BatchWrite for Completions {
                     vec![
                         c.caller.as_str().into(),
                         c.key.as_str().into(),
+                        c.meeting_id.into(),
                         i64::from(c.status).into(),
                         c.body.as_str().into(),
                     ]
@@ -635,7 +638,8 @@ impl BatchWrite for Completions {
         )
         .push(
             ") UPDATE idempotency_keys SET status = v.status, body = v.body FROM v \
-             WHERE idempotency_keys.caller = v.caller AND idempotency_keys.key = v.key",
+             WHERE idempotency_keys.caller = v.caller AND idempotency_keys.key = v.key \
+             AND idempotency_keys.meeting_id = v.meeting_id AND idempotency_keys.status IS NULL",
         );
         lane.fetch(&q.sql, q.args, nothing).await?;
         Ok(items.iter().map(|_| Ok(())).collect())

@@ -301,6 +301,7 @@ impl MeetingStore for SqlStore {
         &self,
         caller: &str,
         key: &str,
+        meeting_id: Uuid,
         status: u16,
         body: &str,
     ) -> Result<(), StoreError> {
@@ -309,6 +310,7 @@ impl MeetingStore for SqlStore {
             .write(super::batch::Completion {
                 caller: caller.to_owned(),
                 key: key.to_owned(),
+                meeting_id,
                 status,
                 body: body.to_owned(),
             })

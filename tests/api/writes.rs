@@ -555,3 +555,90 @@ async fn a_create_whose_meeting_was_deleted_meanwhile_says_so() {
         assert_eq!(app.sandbox_stats().await["rooms_created"], 1, "{backend:?}");
     }
 }
+
+/// A request that outlives its claim leaves the key's answer alone. Each key's first create is
+/// slow at EnableX; while it waits the listing hides its room, so the reconciler settles its
+/// meeting `failed`; two retries with the key then claim it anew and are answered with a second
+/// meeting at once. When the first request's room turns up after all, it answers its own caller
+/// with the first meeting, but the key keeps the answer its retries got: a later replay names
+/// the second meeting. Before the fix the late answer overwrote the key's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_answer_leaves_a_key_claimed_anew_alone() {
+    const KEYS: usize = 4;
+    for backend in each_backend().await {
+        let app = app_with_slow_create_answers(backend).await;
+        let post = |key: usize| {
+            let request = app
+                .http
+                .post(app.url("/meetings"))
+                .header("idempotency-key", format!("outlived-{key}"))
+                .json(&json!({"name": format!("Outlived {key}"), "kind": "permanent"}));
+            async move {
+                let response = request.send().await.expect("post");
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.expect("json"))
+            }
+        };
+        let firsts: Vec<_> = (0..KEYS).map(|k| tokio::spawn(post(k))).collect();
+        let waited = std::time::Instant::now();
+        while app.sandbox_stats().await["rooms_created"] != KEYS {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(10));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let hidden: Vec<Value> = app
+            .sandbox_rooms()
+            .await
+            .iter()
+            .map(|r| r["room_id"].clone())
+            .collect();
+        let response = app
+            .http
+            .put(format!("{}/_sandbox/listing", app.sandbox.embed_origin()))
+            .json(&json!({ "hide": hidden }))
+            .send()
+            .await
+            .expect("sandbox");
+        assert_eq!(response.status(), 200);
+        let report = app.jobs(false).await.reconcile().await.expect("reconcile");
+        assert_eq!(report.failed.len(), KEYS, "{backend:?}: {report:?}");
+        app.set_faults(json!({})).await;
+
+        // Two retries per key, all at once, while the first requests still wait.
+        let retries: Vec<_> = (0..KEYS)
+            .flat_map(|k| [k, k])
+            .map(|k| tokio::spawn(post(k)))
+            .collect();
+        let mut second = vec![None; KEYS];
+        for (i, retry) in retries.into_iter().enumerate() {
+            let (status, answer) = retry.await.expect("task");
+            assert_eq!(status, 201, "{backend:?}: retry {i}: {answer}");
+            let id = answer["id"].as_str().expect("id").to_owned();
+            let kept = second[i / 2].get_or_insert_with(|| id.clone());
+            assert_eq!(
+                *kept,
+                id,
+                "{backend:?}: the retries of key {} differ",
+                i / 2
+            );
+        }
+        for (k, first) in firsts.into_iter().enumerate() {
+            let (status, answer) = first.await.expect("task");
+            assert_eq!(status, 201, "{backend:?}: first {k}: {answer}");
+            assert_ne!(answer["id"].as_str(), second[k].as_deref(), "{backend:?}");
+        }
+        for (k, kept) in second.iter().enumerate() {
+            let (status, replay) = post(k).await;
+            assert_eq!(status, 201, "{backend:?}: replay {k}: {replay}");
+            assert_eq!(
+                replay["id"].as_str(),
+                kept.as_deref(),
+                "{backend:?}: key {k}"
+            );
+        }
+        assert_eq!(
+            app.sandbox_stats().await["rooms_created"],
+            2 * KEYS,
+            "{backend:?}"
+        );
+    }
+}
