@@ -48,6 +48,13 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
     /// Whether an item whose caller stopped waiting (its request was cut off) is left out,
     /// since nobody would use what it does, rather than written anyway.
     const SKIP_ABANDONED: bool = false;
+    /// Rows one statement writes at most (a worker stops taking items once they reach it).
+    const MAX_ROWS: usize = MAX_BATCH;
+
+    /// The rows `item` writes.
+    fn rows(_item: &Self::Item) -> usize {
+        1
+    }
 
     /// Writes `items` in one statement (or transaction): `Err` when that failed as a whole,
     /// else one answer per item, in order.
@@ -93,7 +100,8 @@ async fn counted<W: BatchWrite + ?Sized>(
     items: &[W::Item],
 ) -> Result<Vec<Result<W::Out, StoreError>>, StoreError> {
     metrics::counter!(crate::metrics::DB_STATEMENTS, "kind" => W::KIND).increment(1);
-    metrics::counter!(crate::metrics::DB_ITEMS, "kind" => W::KIND).increment(items.len() as u64);
+    let rows: usize = items.iter().map(W::rows).sum();
+    metrics::counter!(crate::metrics::DB_ITEMS, "kind" => W::KIND).increment(rows as u64);
     W::write_together(lane, items).await
 }
 
@@ -117,22 +125,6 @@ impl<W: BatchWrite> Batcher<W> {
             tokio::spawn(work::<W>(store.clone(), receiver.clone()));
         }
         Self { queue }
-    }
-
-    /// Queues `items` together and waits for each to be committed; one answer per item.
-    pub async fn write_all(&self, items: Vec<W::Item>) -> Vec<Result<W::Out, StoreError>> {
-        let mut answers = Vec::with_capacity(items.len());
-        for item in items {
-            answers.push(self.enqueue(item).await);
-        }
-        let mut results = Vec::with_capacity(answers.len());
-        for answer in answers {
-            results.push(match answer {
-                Ok(answer) => answered(answer).await,
-                Err(err) => Err(err),
-            });
-        }
-        results
     }
 
     /// Queues `item` and waits for its write to be committed. Once queued the write is made
@@ -198,10 +190,14 @@ async fn work<W: BatchWrite>(store: SqlStore, receiver: Queue<W>) {
                     first
                 }
             };
+            let mut rows = W::rows(&first.0);
             batch.push(first);
-            while batch.len() < MAX_BATCH {
+            while batch.len() < MAX_BATCH && rows < W::MAX_ROWS {
                 match queue.try_recv() {
-                    Ok(next) => batch.push(next),
+                    Ok(next) => {
+                        rows += W::rows(&next.0);
+                        batch.push(next);
+                    }
                     Err(_) => break,
                 }
             }
@@ -404,30 +400,39 @@ async fn activate(
 }
 
 /// Moderator access handed out (the audit trail): reads and lists that carry moderator URLs
-/// write these, so they are grouped like the creates' rows.
+/// write these, so they are grouped like the creates' rows. An item is one answer's grants (a
+/// list page hands out up to 100 at once): queued, written and answered together.
 pub(super) struct Grants;
 
 #[async_trait::async_trait]
 impl BatchWrite for Grants {
     const KIND: &'static str = "grants";
-    type Item = ModeratorGrant;
+    /// A few list pages' worth (a page is at most 100 grants).
+    const MAX_ROWS: usize = 1024;
+    type Item = Vec<ModeratorGrant>;
     type Out = ();
+
+    fn rows(item: &Vec<ModeratorGrant>) -> usize {
+        item.len()
+    }
 
     async fn write_together(
         lane: &mut Lane,
-        items: &[ModeratorGrant],
+        items: &[Vec<ModeratorGrant>],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        insert_grants(lane, items).await?;
+        insert_grants(lane, items.iter().flatten()).await?;
         Ok(items.iter().map(|_| Ok(())).collect())
     }
 }
 
-async fn insert_grants(lane: &mut Lane, grants: &[ModeratorGrant]) -> Result<(), StoreError> {
+async fn insert_grants(
+    lane: &mut Lane,
+    grants: impl Iterator<Item = &ModeratorGrant>,
+) -> Result<(), StoreError> {
     let mut q = Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) ");
     q.rows(
         lane.postgres(),
         grants
-            .iter()
             .map(|g| {
                 vec![
                     Uuid::now_v7().into(),

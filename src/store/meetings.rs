@@ -347,13 +347,8 @@ impl MeetingStore for SqlStore {
         if grants.is_empty() {
             return Ok(());
         }
-        // One answer per grant (a grant that could not be queued answers why).
-        self.writes()?
-            .grants
-            .write_all(grants.to_vec())
-            .await
-            .into_iter()
-            .collect()
+        // One item, one answer: the answer's grants are committed together or not at all.
+        self.writes()?.grants.write(grants.to_vec()).await
     }
 
     async fn grants(&self, meeting_id: Uuid) -> Result<Vec<ModeratorGrant>, StoreError> {

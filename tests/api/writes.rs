@@ -642,3 +642,94 @@ async fn a_late_answer_leaves_a_key_claimed_anew_alone() {
         );
     }
 }
+
+/// Every moderator URL handed out is recorded once, when many answers' grants share their
+/// commits: 48 list pages (of 5 to 40 meetings) and 48 reads at once, some requests cut off
+/// by a client that gives up early. Each answer's URLs, counted per meeting, match the grant
+/// rows exactly, plus at most the URLs of the requests that were cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_moderator_url_handed_out_is_recorded_when_grants_share_commits() {
+    const MEETINGS: usize = 40;
+    for backend in each_backend().await {
+        let app = spawn_app_with(backend, |c| c).await.expect("backend");
+        let made = creates_at_once(&app, MEETINGS, "Audited").await;
+        let ids: Vec<String> = made
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_owned())
+            .collect();
+        let requests: Vec<_> = (0..96)
+            .map(|i| {
+                let path = if i % 2 == 0 {
+                    format!("/meetings?limit={}", 5 + (i * 7) % 36)
+                } else {
+                    format!("/meetings/{}", ids[i % MEETINGS])
+                };
+                let http = app.http.clone();
+                let url = app.url(&path);
+                // Every eighth request is given up after a moment, wherever it stands.
+                let patience = if i % 8 == 7 {
+                    std::time::Duration::from_millis(2 + (i as u64 % 5))
+                } else {
+                    std::time::Duration::from_secs(30)
+                };
+                tokio::spawn(async move {
+                    let answer = tokio::time::timeout(patience, async {
+                        let response = http.get(url).send().await.expect("get");
+                        assert_eq!(response.status(), 200);
+                        response.json::<Value>().await.expect("json")
+                    })
+                    .await;
+                    (path, answer.ok())
+                })
+            })
+            .collect();
+        let mut handed: std::collections::HashMap<String, usize> = Default::default();
+        let mut cut = 0;
+        for request in requests {
+            let (path, answer) = request.await.expect("task");
+            let Some(answer) = answer else {
+                cut += 1;
+                continue;
+            };
+            let items = match answer["items"].as_array() {
+                Some(items) => items.clone(),
+                None => vec![answer],
+            };
+            assert!(!items.is_empty(), "{backend:?}: {path}");
+            for item in items {
+                assert!(item["moderator_url"].is_string(), "{backend:?}: {item}");
+                *handed
+                    .entry(item["id"].as_str().expect("id").to_owned())
+                    .or_default() += 1;
+            }
+        }
+        // A cut request's grants are committed or not, whole; give them time to land.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let store = roomgate::store::connect(&app.database_url, &Default::default())
+            .await
+            .expect("store");
+        let (mut recorded, mut answered) = (0, 0);
+        for id in &ids {
+            let grants = store
+                .grants(id.parse().expect("uuid"))
+                .await
+                .expect("grants");
+            // The create's own answer carried one too.
+            let got = handed.get(id).copied().unwrap_or(0) + 1;
+            assert!(
+                grants.len() >= got,
+                "{backend:?}: {id}: {} < {got}",
+                grants.len()
+            );
+            assert!(grants.iter().all(|g| g.caller == "key:owner"));
+            recorded += grants.len();
+            answered += got;
+        }
+        // Each cut request handed out at most one page (up to 40 URLs) that nobody saw.
+        assert!(
+            recorded <= answered + cut * 40,
+            "{backend:?}: {recorded} recorded, {answered} answered, {cut} cut"
+        );
+        assert!(cut < 96, "{backend:?}: every request was cut");
+    }
+}
