@@ -76,7 +76,7 @@ pub(super) fn meeting(row: &dyn Cells) -> Result<Meeting, StoreError> {
         _ => None,
     };
     let settings: StoredSettings =
-        serde_json::from_str(row.json("settings")?.get()).map_err(|e| bad("settings", e))?;
+        serde_json::from_str(row.json("settings")?).map_err(|e| bad("settings", e))?;
     Ok(Meeting {
         id: row.id("id")?,
         room_id: row.text("room_id")?,

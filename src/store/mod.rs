@@ -362,8 +362,8 @@ pub(crate) trait Cells {
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
     fn id(&self, column: &str) -> Result<Uuid, StoreError>;
     fn time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// JSON as its text, checked to be JSON, for the reader to parse into its own shape.
-    fn json(&self, column: &str) -> Result<Box<serde_json::value::RawValue>, StoreError>;
+    /// JSON as its text, for the reader to parse into its own shape (which checks it).
+    fn json(&self, column: &str) -> Result<&str, StoreError>;
 }
 
 /// A column that must not be null.

@@ -3,11 +3,11 @@
 
 use super::{Arg, Backend, Cells, PoolOptions, StoreError, bad};
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
+use sqlx::postgres::PgValueFormat;
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{Connection, Postgres, Row};
+use sqlx::{Connection, Postgres, Row, TypeInfo, ValueRef};
 use uuid::Uuid;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -127,10 +127,17 @@ impl Cells for PgRow {
         Ok(self.try_get(column)?)
     }
 
-    fn json(&self, column: &str) -> Result<Box<RawValue>, StoreError> {
-        self.try_get::<Json<Box<RawValue>>, _>(column)
-            .map(|json| json.0)
-            .map_err(|e| bad(column, e))
+    fn json(&self, column: &str) -> Result<&str, StoreError> {
+        let value = self.try_get_raw(column)?;
+        let jsonb = value.type_info().name() == "JSONB";
+        let bytes = value.as_bytes().map_err(|e| bad(column, e))?;
+        // `jsonb` in binary is a version byte (1) and the text; in text, and `json`, the text.
+        let text = match (value.format(), bytes.split_first()) {
+            (PgValueFormat::Binary, Some((1, text))) if jsonb => text,
+            (PgValueFormat::Binary, _) if jsonb => return Err(bad(column, "not jsonb version 1")),
+            _ => bytes,
+        };
+        std::str::from_utf8(text).map_err(|e| bad(column, e))
     }
 }
 
