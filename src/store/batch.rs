@@ -2,9 +2,9 @@
 //! each write a row before EnableX is called and update it after; instead of one statement and
 //! one commit each, the rows queued while a worker is busy go in together: one multi-row
 //! statement, one commit. Each caller still gets its answer only once its own row is
-//! committed, and a batch that fails is retried row by row, so one bad row fails only its own
-//! request (not one whose connection broke: it may have been committed). Reads by id are
-//! grouped the same way (one query for the ids asked for meanwhile). Each worker keeps its
+//! committed, and a batch that fails is retried item by item (an item is one request's rows),
+//! so one bad item fails only its own request (not when the connection broke: it may have been
+//! committed). Reads by id are grouped the same way (one query for the ids asked for meanwhile). Each worker keeps its
 //! connection while its queue has work ([`Lane`]). In PostgreSQL a group's values go as one
 //! array per column (`UNNEST`), so each kind of statement has one text, prepared once per
 //! connection, whatever the group's size.
@@ -48,7 +48,8 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
     /// Whether an item whose caller stopped waiting (its request was cut off) is left out,
     /// since nobody would use what it does, rather than written anyway.
     const SKIP_ABANDONED: bool = false;
-    /// Rows one statement writes at most (a worker stops taking items once they reach it).
+    /// Rows a batch holds before its worker stops taking items (the last item taken may go
+    /// past it by its own rows).
     const MAX_ROWS: usize = MAX_BATCH;
 
     /// The rows `item` writes.
@@ -407,7 +408,7 @@ pub(super) struct Grants;
 #[async_trait::async_trait]
 impl BatchWrite for Grants {
     const KIND: &'static str = "grants";
-    /// A few list pages' worth (a page is at most 100 grants).
+    /// About ten list pages' worth (a page hands out up to 100 URLs).
     const MAX_ROWS: usize = 1024;
     type Item = Vec<ModeratorGrant>;
     type Out = ();
@@ -429,22 +430,41 @@ async fn insert_grants(
     lane: &mut Lane,
     grants: impl Iterator<Item = &ModeratorGrant>,
 ) -> Result<(), StoreError> {
-    let mut q = Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) ");
-    q.rows(
-        lane.postgres(),
-        grants
-            .map(|g| {
-                vec![
-                    Uuid::now_v7().into(),
-                    g.meeting_id.into(),
-                    g.caller.as_str().into(),
-                    g.what.as_str().into(),
-                    g.at.into(),
-                ]
-            })
-            .collect(),
-    );
-    lane.fetch(&q.sql, q.args, nothing).await.map(drop)
+    let rows: Vec<Vec<Arg>> = grants
+        .map(|g| {
+            vec![
+                Uuid::now_v7().into(),
+                g.meeting_id.into(),
+                g.caller.as_str().into(),
+                g.what.as_str().into(),
+                g.at.into(),
+            ]
+        })
+        .collect();
+    let insert = |rows: Vec<Vec<Arg>>| {
+        let mut q =
+            Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) ");
+        q.rows(lane.postgres(), rows);
+        q
+    };
+    if lane.postgres() {
+        let q = insert(rows);
+        return lane.fetch(&q.sql, q.args, nothing).await.map(drop);
+    }
+    // SQLite's `VALUES` list is a new statement text for every number of rows: in pieces of
+    // at most MAX_BATCH rows, in one transaction, the texts stay as few as the other kinds'
+    // (sqlx keeps 100 prepared statements per connection) and the group is still all or
+    // nothing.
+    let mut rows = rows.into_iter().peekable();
+    let mut pieces = Vec::new();
+    while rows.peek().is_some() {
+        pieces.push(insert(rows.by_ref().take(MAX_BATCH).collect()));
+    }
+    let steps = pieces
+        .iter()
+        .map(|q| (q.sql.as_str(), q.args.clone()))
+        .collect();
+    lane.transaction(steps, nothing).await.map(drop)
 }
 
 /// Meetings read by id: the ids asked for while the workers were busy, in one query.
@@ -618,12 +638,15 @@ impl BatchWrite for Completions {
         lane: &mut Lane,
         items: &[Completion],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        // The same claim twice: the later answer is kept, as if written one after the other.
-        let last: HashMap<(&str, &str, Uuid), &Completion> = items
-            .iter()
-            .map(|c| ((c.caller.as_str(), c.key.as_str(), c.meeting_id), c))
-            .collect();
-        let mut sorted: Vec<&Completion> = last.into_values().collect();
+        // The same claim twice: the first answer is kept, as when written one after the other
+        // (the statement answers only a claim that has no answer yet).
+        let mut first: HashMap<(&str, &str, Uuid), &Completion> = HashMap::new();
+        for c in items {
+            first
+                .entry((c.caller.as_str(), c.key.as_str(), c.meeting_id))
+                .or_insert(c);
+        }
+        let mut sorted: Vec<&Completion> = first.into_values().collect();
         sorted.sort_by(|a, b| (&a.caller, &a.key).cmp(&(&b.caller, &b.key)));
         let mut q = Statement::new("WITH v(caller, key, meeting_id, status, body) AS (");
         q.rows(
