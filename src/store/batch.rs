@@ -4,10 +4,10 @@
 //! statement, one commit. Each caller still gets its answer only once its own row is
 //! committed, and a batch that fails is retried item by item (an item is one request's rows),
 //! so one bad item fails only its own request (not when the connection broke: it may have been
-//! committed). Reads by id are grouped the same way (one query for the ids asked for meanwhile). Each worker keeps its
-//! connection while its queue has work ([`Lane`]). In PostgreSQL a group's values go as one
-//! array per column (`UNNEST`), so each kind of statement has one text, prepared once per
-//! connection, whatever the group's size.
+//! committed). Reads by id are grouped the same way (one query for the ids asked for
+//! meanwhile). Each worker keeps its connection while its queue has work ([`Lane`]). In
+//! PostgreSQL a group's values go as one array per column (`UNNEST`), so each kind of
+//! statement has one text, prepared once per connection, whatever the group's size.
 
 use super::idempotency::{IDEMPOTENCY_COLUMNS, RELEASE_CLAIM, idempotency_record};
 use super::lane::Lane;
@@ -441,20 +441,20 @@ async fn insert_grants(
             ]
         })
         .collect();
+    let postgres = lane.postgres();
     let insert = |rows: Vec<Vec<Arg>>| {
         let mut q =
             Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) ");
-        q.rows(lane.postgres(), rows);
+        q.rows(postgres, rows);
         q
     };
-    if lane.postgres() {
+    if postgres || rows.len() <= MAX_BATCH {
         let q = insert(rows);
         return lane.fetch(&q.sql, q.args, nothing).await.map(drop);
     }
-    // SQLite's `VALUES` list is a new statement text for every number of rows: in pieces of
-    // at most MAX_BATCH rows, in one transaction, the texts stay as few as the other kinds'
-    // (sqlx keeps 100 prepared statements per connection) and the group is still all or
-    // nothing.
+    // SQLite's `VALUES` list is a new statement text for every number of rows: a larger group
+    // goes in pieces of at most MAX_BATCH rows, in one transaction, so that its texts are no
+    // more than the other kinds' and the group is still all or nothing.
     let mut rows = rows.into_iter().peekable();
     let mut pieces = Vec::new();
     while rows.peek().is_some() {
