@@ -111,9 +111,9 @@ impl Statement {
     pub(super) fn rows(&mut self, postgres: bool, rows: Vec<Vec<Arg>>) -> &mut Self {
         if postgres {
             let width = rows.first().map_or(0, Vec::len);
-            let rows_len = rows.len();
+            let count = rows.len();
             let mut columns: Vec<Vec<Arg>> =
-                (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
+                (0..width).map(|_| Vec::with_capacity(count)).collect();
             for row in rows {
                 for (column, value) in columns.iter_mut().zip(row) {
                     column.push(value);
@@ -126,7 +126,7 @@ impl Statement {
                 }
                 self.bind(Arg::Column(column));
             }
-            let count = i64::try_from(rows_len).unwrap_or(i64::MAX);
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
             return self.push(") LIMIT ").bind(count);
         }
         self.push("VALUES ");

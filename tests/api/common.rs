@@ -431,6 +431,18 @@ impl TestApp {
         assert_eq!(response.status(), 200, "faults accepted");
     }
 
+    /// Replaces how the sandbox's room listing answers (paged, cut, short, hiding rooms; `{}`
+    /// restores the plain listing).
+    pub async fn set_listing(&self, listing: Value) {
+        let response = reqwest::Client::new()
+            .put(format!("{}/_sandbox/listing", self.sandbox.embed_origin()))
+            .json(&listing)
+            .send()
+            .await
+            .expect("sandbox");
+        assert_eq!(response.status(), 200, "listing accepted");
+    }
+
     /// The sandbox's counters: requests, faults_injected, rooms_created, rooms.
     pub async fn sandbox_stats(&self) -> Value {
         reqwest::get(format!("{}/_sandbox/stats", self.sandbox.embed_origin()))

@@ -16,16 +16,6 @@ async fn app(backend: Backend) -> TestApp {
     .expect("backend available")
 }
 
-async fn sandbox_put(app: &TestApp, path: &str, body: Value) {
-    let response = reqwest::Client::new()
-        .put(format!("{}{path}", app.sandbox.embed_origin()))
-        .json(&body)
-        .send()
-        .await
-        .expect("sandbox");
-    assert_eq!(response.status(), 200, "{path}");
-}
-
 async fn seed(app: &TestApp, count: usize) {
     let response = reqwest::Client::new()
         .post(format!("{}/_sandbox/seed", app.sandbox.embed_origin()))
@@ -86,7 +76,7 @@ async fn a_listing_not_read_whole_ends_nothing_and_fails_nothing() {
             json!({"short_by": 3}),
             json!({"page_size": 500, "short_by": 1}),
         ] {
-            sandbox_put(&app, "/_sandbox/listing", broken.clone()).await;
+            app.set_listing(broken.clone()).await;
             let report = jobs.reconcile().await.expect("reconcile");
             assert!(!report.listing_complete, "{backend:?} {broken}: {report:?}");
             assert!(
@@ -99,7 +89,7 @@ async fn a_listing_not_read_whole_ends_nothing_and_fails_nothing() {
             assert_eq!(app.all_with_status("provisioning").await.len(), 1);
         }
         // Read whole (here in pages), the listing settles both: the room was confirmed gone.
-        sandbox_put(&app, "/_sandbox/listing", json!({"page_size": 500})).await;
+        app.set_listing(json!({"page_size": 500})).await;
         let report = jobs.reconcile().await.expect("reconcile");
         assert!(report.listing_complete, "{backend:?}: {report:?}");
         assert_eq!(report.failed.len(), 1, "{backend:?}");
@@ -121,7 +111,7 @@ async fn a_room_missing_from_the_listing_but_found_on_its_own_keeps_its_meeting_
         let app = app(backend).await;
         let hidden = app.create(json!({"name": "Hidden", "kind": "adhoc"})).await;
         let room_id = hidden["room_id"].as_str().expect("room");
-        sandbox_put(&app, "/_sandbox/listing", json!({"hide": [room_id]})).await;
+        app.set_listing(json!({"hide": [room_id]})).await;
         let swept = app.jobs(false).await.sweep().await.expect("sweep");
         assert_eq!(
             (swept.ended, swept.adhoc_kept),

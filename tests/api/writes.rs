@@ -593,14 +593,7 @@ async fn a_late_answer_leaves_a_key_claimed_anew_alone() {
             .iter()
             .map(|r| r["room_id"].clone())
             .collect();
-        let response = app
-            .http
-            .put(format!("{}/_sandbox/listing", app.sandbox.embed_origin()))
-            .json(&json!({ "hide": hidden }))
-            .send()
-            .await
-            .expect("sandbox");
-        assert_eq!(response.status(), 200);
+        app.set_listing(json!({ "hide": hidden })).await;
         let report = app.jobs(false).await.reconcile().await.expect("reconcile");
         assert_eq!(report.failed.len(), KEYS, "{backend:?}: {report:?}");
         app.set_faults(json!({})).await;
