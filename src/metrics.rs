@@ -74,7 +74,7 @@ pub fn handle() -> &'static PrometheusHandle {
             ),
             (
                 RECONCILED,
-                "Meetings the reconciler settled, by result (completed, failed)",
+                "Meetings the reconciler settled, by result (completed, failed; resynced and resync_gave_up for changes whose outcome at EnableX was unknown)",
             ),
             (
                 ORPHANED_ROOMS,

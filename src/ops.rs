@@ -298,7 +298,8 @@ pub async fn reconcile_command(
             .collect();
         let report = json!({
             "reconciler": {"skipped": reconciled.skipped, "examined": reconciled.examined,
-                           "completed": reconciled.completed, "failed": reconciled.failed, "orphans": orphans,
+                           "completed": reconciled.completed, "failed": reconciled.failed,
+                           "resynced": reconciled.resynced, "resync_gave_up": reconciled.resync_gave_up, "orphans": orphans,
                            "orphans_total": reconciled.orphans_total, "rooms_listed": reconciled.rooms_listed,
                            "listing_complete": reconciled.listing_complete, "queries": reconciled.queries},
             "sweeper": {"skipped": swept.skipped, "ended": swept.ended, "rooms_deleted": swept.rooms_deleted,
@@ -314,10 +315,16 @@ pub async fn reconcile_command(
     } else {
         writeln!(
             out,
-            "reconciler: examined {}, completed {}, failed {}, orphaned rooms {}{} ({} rooms listed{})",
+            "reconciler: examined {}, completed {}, failed {}, resynced {}{}, orphaned rooms {}{} ({} rooms listed{})",
             reconciled.examined,
             reconciled.completed.len(),
             reconciled.failed.len(),
+            reconciled.resynced.len(),
+            if reconciled.resync_gave_up.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} refused by EnableX)", reconciled.resync_gave_up.len())
+            },
             reconciled.orphans_total,
             if reconciled.orphans_total > reconciled.orphans.len() as u64 {
                 format!(", the first {} shown", reconciled.orphans.len())

@@ -71,6 +71,13 @@ pub trait JobStore: MeetingStore {
         holder: &str,
         cursor: Option<String>,
     ) -> Result<bool, StoreError>;
+    /// Up to `limit` active meetings marked unsynced (a change's outcome at EnableX is
+    /// unknown) that no change holds at `now`, by id.
+    async fn unsynced_changes(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Meeting>, StoreError>;
     /// Sets `ended_at` on one active meeting.
     async fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
 }

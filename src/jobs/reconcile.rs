@@ -5,13 +5,16 @@
 use super::lease::Run;
 use super::{BATCH, JobError, Jobs, count_run};
 use crate::enablex::Room;
-use crate::meetings::{Meeting, State, StoreError, now};
+use crate::meetings::{Meeting, MeetingStore, Resync, State, StoreError, now, resync};
 use chrono::Duration as ChronoDuration;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Orphans kept in a report (all are counted).
 const ORPHAN_SAMPLE: usize = 100;
+/// Unsynced meetings one run pushes to EnableX at most (one EnableX call each).
+const RESYNC_PER_RUN: u32 = 100;
 
 /// An upstream room that no active meeting accounts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +40,16 @@ pub struct ReconcileReport {
     pub orphans_total: u64,
     /// Rooms read from EnableX's listing.
     pub rooms_listed: u64,
+    /// Meetings whose recorded values were pushed to EnableX again, after a change whose
+    /// outcome there was unknown.
+    pub resynced: Vec<Uuid>,
+    /// Meetings whose recorded values EnableX refused outright (or whose room is gone): they
+    /// may differ from EnableX for good, and are no longer tried.
+    pub resync_gave_up: Vec<Uuid>,
     /// Whether the whole listing was read. When it was not (it failed part-way, said it was
     /// short, or the run's time ran out), nothing was failed and the orphan count is partial.
     pub listing_complete: bool,
-    /// EnableX calls the run made (one per listing page).
+    /// EnableX calls the run made (one per listing page, one per meeting resynced).
     pub enablex_calls: u64,
     /// Database queries the run made itself: reading the unsettled meetings, one lookup per
     /// 500 listed rooms, marking failures. Completions are not counted here: they go to the
@@ -72,12 +81,18 @@ impl Jobs {
             .increment(report.completed.len() as u64);
         metrics::counter!(crate::metrics::RECONCILED, "result" => "failed")
             .increment(report.failed.len() as u64);
+        metrics::counter!(crate::metrics::RECONCILED, "result" => "resynced")
+            .increment(report.resynced.len() as u64);
+        metrics::counter!(crate::metrics::RECONCILED, "result" => "resync_gave_up")
+            .increment(report.resync_gave_up.len() as u64);
         if report.listing_complete {
             metrics::gauge!(crate::metrics::ORPHANED_ROOMS).set(report.orphans_total as f64);
         }
         tracing::info!(
             examined = report.examined,
             completed = report.completed.len(),
+            resynced = report.resynced.len(),
+            resync_gave_up = report.resync_gave_up.len(),
             failed = report.failed.len(),
             orphans = report.orphans_total,
             rooms_listed = report.rooms_listed,
@@ -91,14 +106,13 @@ impl Jobs {
     }
 
     async fn reconcile_now(&self, run: &Run) -> Result<ReconcileReport, JobError> {
+        let mut report = ReconcileReport::default();
+        self.resync_changes(run, &mut report).await?;
         let cutoff = now() - ChronoDuration::from_std(self.grace).unwrap_or_default();
         let unsettled = self.store.unsettled_before(cutoff, BATCH as u32).await?;
         let mut waiting: HashMap<Uuid, State> = unsettled.iter().map(|m| (m.id, m.state)).collect();
-        let mut report = ReconcileReport {
-            examined: unsettled.len(),
-            queries: 1,
-            ..ReconcileReport::default()
-        };
+        report.examined = unsettled.len();
+        report.queries += 1;
         let mut listing = self.enablex.list_rooms_stream(run.deadline.into_std());
         let mut out_of_time = false;
         loop {
@@ -146,6 +160,41 @@ impl Jobs {
             ),
         }
         Ok(report)
+    }
+
+    /// Pushes the recorded values of up to [`RESYNC_PER_RUN`] meetings that a change left
+    /// unsynced (its outcome at EnableX unknown) back to EnableX, so the two agree again. A
+    /// push whose outcome is unknown again leaves its meeting for the next run.
+    async fn resync_changes(
+        &self,
+        run: &Run,
+        report: &mut ReconcileReport,
+    ) -> Result<(), JobError> {
+        let unsynced = self.store.unsynced_changes(now(), RESYNC_PER_RUN).await?;
+        report.queries += 1;
+        let store: Arc<dyn MeetingStore> = self.store.clone();
+        for meeting in &unsynced {
+            run.check()?;
+            if run.out_of_time() {
+                break;
+            }
+            report.enablex_calls += 1;
+            match resync(store.clone(), &self.enablex, meeting).await {
+                Ok(Resync::Pushed) => {
+                    tracing::info!(meeting_id = %meeting.id, "reconciler pushed a meeting's recorded values to EnableX after a change with an unknown outcome");
+                    report.resynced.push(meeting.id);
+                }
+                Ok(Resync::Busy) => {}
+                Ok(Resync::GaveUp(why)) => {
+                    tracing::warn!(meeting_id = %meeting.id, why, "EnableX refused a meeting's recorded values: it may differ from the record");
+                    report.resync_gave_up.push(meeting.id);
+                }
+                Err(err) => {
+                    tracing::warn!(meeting_id = %meeting.id, error = %err, "could not push a meeting's recorded values to EnableX; the next run tries again");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Completes the waiting meetings whose rooms are in `rooms`, and finds the orphans among

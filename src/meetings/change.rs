@@ -1,9 +1,10 @@
 //! Changing a meeting after creation: what may change, and when.
 
 use super::{
-    Caller, FieldError, Kind, Meeting, MeetingError, MeetingStore, Schedule, Service,
+    Caller, FieldError, Kind, LetGo, Meeting, MeetingError, MeetingStore, Schedule, Service,
     SettingsInput, State, StoreError, now,
 };
+use crate::enablex::{EnableXClient, EnableXError};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -138,7 +139,7 @@ impl Service {
                 .await
         {
             // Let go before answering, so the caller's next change finds the meeting free.
-            hold.release().await;
+            hold.release(after_failed_push(&err)).await;
             if err.is_room_not_found() {
                 // Deleted meanwhile (a DELETE that raced this change).
                 return Err(MeetingError::Conflict(
@@ -148,6 +149,9 @@ impl Service {
             return Err(err.into());
         }
         changed.updated_at = now();
+        // Should the row not be written (the database failed, the meeting was deleted
+        // meanwhile, the request was cut off), the hold goes with the row still marked
+        // unsynced: EnableX has taken the change.
         let updated = self
             .store
             .update(&changed, current.updated_at, hold.token)
@@ -156,6 +160,64 @@ impl Service {
             hold.written();
         }
         updated.ok_or_else(conflict)
+    }
+}
+
+/// What a failed push to EnableX leaves: an outright refusal (EnableX answered, and said no)
+/// changed nothing there; anything else (a timeout, a broken connection, an unreadable
+/// answer, an outage after a retry, an open circuit after an attempt that timed out) may have.
+fn after_failed_push(err: &EnableXError) -> LetGo {
+    match err {
+        EnableXError::Refused { status, .. } if *status < 500 => LetGo::Unchanged,
+        _ => LetGo::Unsynced,
+    }
+}
+
+/// What [`resync`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resync {
+    /// EnableX took the row's values: the two agree again.
+    Pushed,
+    /// A change holds the meeting or changed it meanwhile: that change settles it.
+    Busy,
+    /// EnableX refused the row's values outright (say, a scheduled room already open) or the
+    /// room is gone: nothing more can be done, and the mark is cleared.
+    GaveUp(String),
+}
+
+/// Pushes a meeting's recorded values to EnableX after a change whose outcome there is unknown
+/// left the row marked unsynced (the reconciler calls this). The meeting is held meanwhile, as
+/// a change would hold it; an outcome that is unknown again leaves the mark for the next run.
+pub async fn resync(
+    store: Arc<dyn MeetingStore>,
+    enablex: &EnableXClient,
+    meeting: &Meeting,
+) -> Result<Resync, MeetingError> {
+    let Some(hold) = ChangeHold::take(store.clone(), meeting).await? else {
+        return Ok(Resync::Busy);
+    };
+    let pushed = match &meeting.room_id {
+        Some(room_id) => enablex.update_room(room_id, &room_patch(meeting)).await,
+        None => Ok(()),
+    };
+    let outcome = match pushed {
+        Ok(()) => Resync::Pushed,
+        Err(err) if after_failed_push(&err) == LetGo::Unchanged => Resync::GaveUp(err.to_string()),
+        Err(err) => {
+            hold.release(LetGo::Unsynced).await;
+            return Err(err.into());
+        }
+    };
+    // The row's own values written back as they are: lets go of the hold and clears the mark.
+    if store
+        .update(meeting, meeting.updated_at, hold.token)
+        .await?
+        .is_some()
+    {
+        hold.written();
+        Ok(outcome)
+    } else {
+        Ok(Resync::Busy)
     }
 }
 
@@ -196,9 +258,9 @@ impl ChangeHold {
     }
 
     /// Lets go of the meeting without changing it.
-    async fn release(mut self) {
+    async fn release(mut self, how: LetGo) {
         self.written = true;
-        if let Err(err) = self.store.release_change(self.id, self.token).await {
+        if let Err(err) = self.store.release_change(self.id, self.token, how).await {
             tracing::warn!(meeting_id = %self.id, error = %err, "could not let go of a change hold; it lapses by itself");
         }
     }
@@ -209,10 +271,12 @@ impl Drop for ChangeHold {
         if self.written {
             return;
         }
+        // Cut off (or failed) between taking the hold and writing the row: EnableX may have
+        // taken the change, so the row stays marked unsynced.
         let (store, id, token) = (self.store.clone(), self.id, self.token);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(err) = store.release_change(id, token).await {
+                if let Err(err) = store.release_change(id, token, LetGo::Unsynced).await {
                     tracing::warn!(meeting_id = %id, error = %err, "could not let go of a change hold; it lapses by itself");
                 }
             });

@@ -11,14 +11,14 @@ mod store;
 mod urls;
 
 pub use access::Person;
-pub use change::{ChangeError, MeetingChange};
+pub use change::{ChangeError, MeetingChange, Resync, resync};
 pub use idempotency::Idempotent;
 pub use schedule::{
     JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, MAX_INSTANT, MIN_INSTANT, Schedule, parse_instant,
 };
 pub use service::{Created, MeetingError, Service, TOKEN_LIFETIME_MINUTES};
 pub use settings::{MAX_PARTICIPANTS, Settings, SettingsInput};
-pub use store::{MeetingStore, StoreError};
+pub use store::{LetGo, MeetingStore, StoreError};
 pub use urls::{EmbedUrls, LinkOptions, moderator_hash};
 
 use chrono::{DateTime, Utc};

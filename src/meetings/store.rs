@@ -23,6 +23,16 @@ pub enum StoreError {
     Other(String),
 }
 
+/// What a change that lets go of its hold without writing the row knows about EnableX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LetGo {
+    /// EnableX refused the change, or was never asked: it holds what it held before.
+    Unchanged,
+    /// The change may have reached EnableX: the row stays marked until the reconciler has
+    /// pushed the row's values to EnableX again.
+    Unsynced,
+}
+
 /// How meetings and their idempotency records are kept.
 #[async_trait::async_trait]
 pub trait MeetingStore: Send + Sync + 'static {
@@ -55,6 +65,8 @@ pub trait MeetingStore: Send + Sync + 'static {
     async fn mark_deleted(&self, id: Uuid, at: DateTime<Utc>) -> Result<Meeting, StoreError>;
     /// Holds an active meeting for a change until `until`, if it is unchanged since
     /// `expected_updated_at` and no other change holds it (or that hold has lapsed at `now`).
+    /// The row is marked unsynced by `token` first (unless it is already marked): until the
+    /// change is written or refused, EnableX may hold other values than the row.
     async fn hold_for_change(
         &self,
         id: Uuid,
@@ -63,11 +75,14 @@ pub trait MeetingStore: Send + Sync + 'static {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Lets go of a hold without changing the meeting.
-    async fn release_change(&self, id: Uuid, token: Uuid) -> Result<(), StoreError>;
-    /// Writes a changed meeting's name, description, schedule and settings and lets go of the
-    /// hold `token`, if the row is still active, unchanged since `expected_updated_at` and held
-    /// by `token`; `None` otherwise.
+    /// Lets go of a hold without changing the meeting. With [`LetGo::Unchanged`] the mark its
+    /// hold set goes too (not one an earlier change left); with [`LetGo::Unsynced`] the row
+    /// stays marked for the reconciler.
+    async fn release_change(&self, id: Uuid, token: Uuid, how: LetGo) -> Result<(), StoreError>;
+    /// Writes a changed meeting's name, description, schedule and settings, lets go of the
+    /// hold `token` and clears the unsynced mark (EnableX has just taken these very values), if
+    /// the row is still active, unchanged since `expected_updated_at` and held by `token`;
+    /// `None` otherwise.
     async fn update(
         &self,
         meeting: &Meeting,

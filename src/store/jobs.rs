@@ -153,6 +153,21 @@ impl JobStore for SqlStore {
         Ok(set == 1)
     }
 
+    async fn unsynced_changes(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Meeting>, StoreError> {
+        // Through the index of marked rows only; a mark whose change still holds the row is
+        // that change's to settle.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM meetings WHERE unsynced_by IS NOT NULL AND state = 'active' \
+             AND (change_token IS NULL OR change_until <= $1) ORDER BY id LIMIT $2"
+        );
+        self.fetch(&sql, vec![now.into(), i64::from(limit).into()], meeting)
+            .await
+    }
+
     async fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.execute(
             "UPDATE meetings SET ended_at = COALESCE(ended_at, $2), updated_at = $2 \

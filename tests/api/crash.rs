@@ -222,3 +222,182 @@ async fn crash_story(backend: Backend) {
     let status = second.terminate(Duration::from_secs(10));
     assert!(status.success());
 }
+
+/// The rooms as EnableX holds them.
+async fn upstream_rooms(sandbox_api: &str, creds: &SandboxConfig) -> Vec<Value> {
+    let rooms: Value = reqwest::Client::new()
+        .get(format!("{sandbox_api}/rooms"))
+        .basic_auth(&creds.app_id, Some(creds.app_key.expose_secret()))
+        .send()
+        .await
+        .expect("rooms")
+        .json()
+        .await
+        .expect("json");
+    rooms["rooms"].as_array().expect("rooms").clone()
+}
+
+/// Two minutes pass: the holds the killed process had on its meetings lapse.
+async fn lapse_change_holds(backend: Backend, database: &str) {
+    use sqlx::{Connection, Executor};
+    match backend {
+        Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(database).await.expect("db");
+            db.execute("UPDATE meetings SET change_until = now() - interval '1 second' WHERE change_token IS NOT NULL")
+                .await
+                .expect("lapse");
+        }
+        Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(database).await.expect("db");
+            // Instants are text that sorts by time: any earlier year is past.
+            db.execute("UPDATE meetings SET change_until = '2000-01-01T00:00:00.000000Z' WHERE change_token IS NOT NULL")
+                .await
+                .expect("lapse");
+        }
+    }
+}
+
+const CHANGES: usize = 5;
+
+// Multi-threaded, as above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_change_leaves_nothing_that_disagrees_with_enablex() {
+    for backend in each_backend().await {
+        crash_mid_change(backend).await;
+    }
+}
+
+/// roomgate is killed while EnableX has taken changes whose rows are not written yet; once
+/// their holds lapse, the next process's reconciler pushes the recorded values to EnableX.
+async fn crash_mid_change(backend: Backend) {
+    let database = fresh_database(backend).await.expect("database");
+    let key = create_key(&database, "owner", false).await;
+    let creds = SandboxConfig::generated();
+    let (sandbox, _stop) = spawn_sandbox(creds.clone()).await;
+    let faults_url = format!("{}/_sandbox/faults", sandbox.embed_origin());
+    let dir = TempDir::new("roomgate-crash-change");
+    let port = free_port();
+    let vars = env(&database, &sandbox.api_url(), &creds, port);
+    let mut first_vars = vars.clone();
+    first_vars.push(("RECONCILE_INTERVAL_SECS", "0".to_owned()));
+    let mut first = Binary::start(&["serve"], &dir, &first_vars);
+    first.wait_for("roomgate listening", Duration::from_secs(30));
+    first.wait_for("sweeper run finished", Duration::from_secs(30));
+
+    let base = format!("http://127.0.0.1:{port}");
+    let http = client_with_key(&key);
+    let mut meetings = Vec::new();
+    for i in 0..CHANGES {
+        let meeting: Value = http
+            .post(format!("{base}/meetings"))
+            .json(&json!({"name": format!("Before {i}"), "kind": "permanent"}))
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        meetings.push(meeting);
+    }
+    // EnableX takes each change at once but holds its answer back.
+    let held = json!({"answer_delay_ms": HELD_SECS * 1000, "operations": ["update"]});
+    let put = |faults: Value| {
+        let url = faults_url.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .put(url)
+                .json(&faults)
+                .send()
+                .await
+                .expect("faults");
+            assert_eq!(response.status(), 200);
+        }
+    };
+    put(held).await;
+    let mut in_flight = Vec::new();
+    for (i, meeting) in meetings.iter().enumerate() {
+        let request = http
+            .patch(format!(
+                "{base}/meetings/{}",
+                meeting["id"].as_str().expect("id")
+            ))
+            .json(&json!({"name": format!("After {i}")}));
+        in_flight.push(tokio::spawn(async move {
+            request.send().await.map(|r| r.status().as_u16())
+        }));
+    }
+    let name_upstream = |rooms: &[Value], meeting: &Value| -> String {
+        let room = rooms
+            .iter()
+            .find(|r| r["room_id"] == meeting["room_id"])
+            .expect("room");
+        room["name"].as_str().expect("name").to_owned()
+    };
+    let deadline = std::time::Instant::now() + ROOMS_WITHIN;
+    loop {
+        let rooms = upstream_rooms(&sandbox.api_url(), &creds).await;
+        let taken = meetings
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| name_upstream(&rooms, m) == format!("After {i}"))
+            .count();
+        if taken == CHANGES {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "EnableX took {taken} of {CHANGES} changes"
+        );
+        // The sandbox offers nothing to await: its rooms are polled, within a deadline.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill();
+    for task in in_flight {
+        assert!(
+            task.await.expect("task").is_err(),
+            "no change answered before the kill"
+        );
+    }
+    lapse_change_holds(backend, &database).await;
+    put(json!({})).await;
+    let mut second_vars = vars;
+    second_vars.push(("RECONCILE_GRACE_SECS", "0".to_owned()));
+    let mut second = Binary::start(&["serve"], &dir, &second_vars);
+    let line = second.wait_for("reconciler run finished", Duration::from_secs(30));
+    assert!(
+        line.contains(&format!("\"resynced\":{CHANGES}")),
+        "{backend:?}: {line}"
+    );
+    second.wait_for("roomgate listening", Duration::from_secs(30));
+    let rooms = upstream_rooms(&sandbox.api_url(), &creds).await;
+    for (i, meeting) in meetings.iter().enumerate() {
+        let id = meeting["id"].as_str().expect("id");
+        let recorded: Value = http
+            .get(format!("{base}/meetings/{id}"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(recorded["name"], format!("Before {i}"), "{backend:?}");
+        assert_eq!(
+            name_upstream(&rooms, meeting),
+            format!("Before {i}"),
+            "{backend:?}: EnableX is back in line with the record"
+        );
+    }
+    // The meetings are free to change again.
+    let id = meetings[0]["id"].as_str().expect("id");
+    let changed = http
+        .patch(format!("{base}/meetings/{id}"))
+        .json(&json!({"name": "Changed again"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(changed.status(), 200);
+    let rooms = upstream_rooms(&sandbox.api_url(), &creds).await;
+    assert_eq!(name_upstream(&rooms, &meetings[0]), "Changed again");
+    let status = second.terminate(Duration::from_secs(10));
+    assert!(status.success());
+}

@@ -5,6 +5,7 @@
 use crate::common::{
     Backend, TestApp, client_with_key, create_key, each_backend, error_fields, spawn_app_with,
 };
+use roomgate::jobs::JobStore;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::time::Duration;
@@ -362,5 +363,164 @@ async fn of_two_concurrent_changes_only_the_one_recorded_reaches_enablex() {
             .await;
         assert_eq!(patch_name(&app, &id, "Refused").await, 502);
         assert_eq!(patch_name(&app, &id, "After").await, 200, "{backend:?}");
+    }
+}
+
+async fn patch_name_within(app: &TestApp, id: &str, name: &str, within: Duration) -> Option<u16> {
+    app.http
+        .patch(app.url(&format!("/meetings/{id}")))
+        .timeout(within)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// Each meeting's name as recorded and as EnableX holds it, in `ids`' order.
+async fn names(app: &TestApp, ids: &[(String, String)]) -> Vec<(String, String)> {
+    let rooms = app.sandbox_rooms().await;
+    let mut names = Vec::new();
+    for (id, room_id) in ids {
+        let recorded: Value = app
+            .get(&format!("/meetings/{id}"))
+            .await
+            .json()
+            .await
+            .expect("json");
+        let upstream = rooms
+            .iter()
+            .find(|r| r["room_id"] == room_id.as_str())
+            .expect("room");
+        names.push((
+            recorded["name"].as_str().expect("name").to_owned(),
+            upstream["name"].as_str().expect("name").to_owned(),
+        ));
+    }
+    names
+}
+
+/// A change whose outcome at EnableX is unknown (EnableX took it but its answer was lost, or
+/// the request was cut off while EnableX had it) leaves the meeting marked; the reconciler
+/// pushes the record's values to EnableX again, racing fresh changes, until both agree. A
+/// refusal after such a change keeps the mark; a change written after it clears it.
+#[tokio::test]
+async fn a_change_with_an_unknown_outcome_is_pushed_again_until_enablex_agrees() {
+    for backend in each_backend().await {
+        let app = std::sync::Arc::new(app(backend).await);
+        let mut meetings = Vec::new();
+        for i in 0..8 {
+            let m = app
+                .create(json!({"name": format!("Before {i}"), "kind": "permanent"}))
+                .await;
+            meetings.push((
+                m["id"].as_str().expect("id").to_owned(),
+                m["room_id"].as_str().expect("room").to_owned(),
+            ));
+        }
+        // 0-4: EnableX takes every change and loses every answer; three changes per meeting
+        // at once (one holds the meeting, the others are turned away or come after).
+        app.set_faults(json!({"lose_response_rate": 1.0, "operations": ["update"]}))
+            .await;
+        let mut tasks = Vec::new();
+        for (i, (id, _)) in meetings.iter().enumerate().take(5) {
+            for j in 0..3 {
+                let (app, id) = (app.clone(), id.clone());
+                tasks.push(tokio::spawn(async move {
+                    patch_name(&app, &id, &format!("Lost {i}.{j}")).await
+                }));
+            }
+        }
+        for task in tasks {
+            let status = task.await.expect("task");
+            assert!([409, 502, 504].contains(&status), "{backend:?}: {status}");
+        }
+        // 5-6: EnableX takes the change and holds its answer; the caller gives up first.
+        app.set_faults(json!({"answer_delay_ms": 800, "operations": ["update"]}))
+            .await;
+        for (i, (id, _)) in meetings.iter().enumerate().skip(5).take(2) {
+            let status =
+                patch_name_within(&app, id, &format!("Cut {i}"), Duration::from_millis(200)).await;
+            assert_eq!(status, None, "{backend:?}: the request was cut off");
+        }
+        // 7: an answer lost, then a change refused outright: the refusal keeps the mark.
+        app.set_faults(json!({"lose_response_rate": 1.0, "operations": ["update"]}))
+            .await;
+        assert_eq!(patch_name(&app, &meetings[7].0, "Lost 7").await, 502);
+        app.set_faults(json!({"fail_next": 1, "error_status": 400, "operations": ["update"]}))
+            .await;
+        assert_eq!(patch_name(&app, &meetings[7].0, "Refused 7").await, 502);
+        // 4: an answer lost, then a change written: EnableX and the record agree, no push.
+        app.set_faults(json!({})).await;
+        assert_eq!(patch_name(&app, &meetings[4].0, "Written 4").await, 200);
+        // The cut requests' EnableX calls end (their answers come after 800 ms).
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+
+        let before = names(&app, &meetings).await;
+        for (i, (recorded, upstream)) in before.iter().enumerate() {
+            let expected = if i == 4 {
+                "Written 4".to_owned()
+            } else {
+                format!("Before {i}")
+            };
+            assert_eq!(recorded, &expected, "{backend:?}: {i}");
+            if i == 4 {
+                assert_eq!(upstream, recorded, "{backend:?}: a written change agrees");
+            } else {
+                assert_ne!(
+                    upstream, recorded,
+                    "{backend:?}: {i}: EnableX took the change"
+                );
+            }
+        }
+
+        // The reconciler pushes the records while fresh changes race it on 0-2.
+        let jobs = app.jobs(false).await;
+        let mut changes = Vec::new();
+        for (i, (id, _)) in meetings.iter().enumerate().take(3) {
+            let (app, id) = (app.clone(), id.clone());
+            changes.push(tokio::spawn(async move {
+                patch_name(&app, &id, &format!("Fresh {i}")).await
+            }));
+        }
+        let report = jobs.reconcile().await.expect("reconcile");
+        for change in changes {
+            let status = change.await.expect("task");
+            assert!([200, 409].contains(&status), "{backend:?}: {status}");
+        }
+        assert!(report.resync_gave_up.is_empty(), "{backend:?}: {report:?}");
+        let pushed: std::collections::HashSet<String> =
+            report.resynced.iter().map(|id| id.to_string()).collect();
+        for i in [3, 5, 6, 7] {
+            assert!(
+                pushed.contains(&meetings[i].0),
+                "{backend:?}: {i} pushed: {report:?}"
+            );
+        }
+        assert!(
+            !pushed.contains(&meetings[4].0),
+            "{backend:?}: 4 needed no push"
+        );
+        // What a fresh change settled or left for the next run is settled by then.
+        let again = jobs.reconcile().await.expect("reconcile");
+        let after = names(&app, &meetings).await;
+        for (i, (recorded, upstream)) in after.iter().enumerate() {
+            assert_eq!(
+                upstream, recorded,
+                "{backend:?}: {i}: EnableX agrees with the record"
+            );
+        }
+        assert!(again.resync_gave_up.is_empty(), "{backend:?}: {again:?}");
+        let store = roomgate::store::connect(&app.database_url, &Default::default())
+            .await
+            .expect("store");
+        let marked = store
+            .unsynced_changes(chrono::Utc::now(), 100)
+            .await
+            .expect("unsynced");
+        assert!(
+            marked.is_empty(),
+            "{backend:?}: nothing is left marked: {marked:?}"
+        );
     }
 }
