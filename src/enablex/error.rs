@@ -40,6 +40,15 @@ pub enum EnableXError {
     Malformed(String),
 }
 
+/// A room update that failed, and whether EnableX may have taken it all the same.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct UpdateFailed {
+    pub error: EnableXError,
+    /// Some attempt went unanswered, broke off, or was answered unreadably or with a 5xx.
+    pub maybe_taken: bool,
+}
+
 impl EnableXError {
     /// EnableX's way of saying the room does not exist: HTTP 404, or the room-not-found code 4001.
     pub fn is_room_not_found(&self) -> bool {
@@ -53,6 +62,21 @@ impl EnableXError {
         matches!(
             self,
             EnableXError::Timeout | EnableXError::Malformed(_) | EnableXError::Interrupted(_)
+        )
+    }
+
+    /// Whether the call may have taken effect at EnableX although it failed: anything but an
+    /// answer that refused it (a 4xx, or a failure `result` code), a rate limit, a connection
+    /// that was never made, or a call the open circuit kept back.
+    pub fn may_have_taken_effect(&self) -> bool {
+        !matches!(
+            self,
+            EnableXError::Refused { status, .. } if *status < 500
+        ) && !matches!(
+            self,
+            EnableXError::RateLimited { .. }
+                | EnableXError::Unreachable(_)
+                | EnableXError::CircuitOpen { .. }
         )
     }
 

@@ -10,7 +10,7 @@ mod policy;
 mod types;
 
 pub use breaker::{Breaker, CircuitState, Permit};
-pub use error::{EnableXError, parse_response};
+pub use error::{EnableXError, UpdateFailed, parse_response};
 pub use listing::{Listed, RoomStream};
 pub use policy::Policy;
 pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
@@ -130,17 +130,22 @@ impl EnableXClient {
         serde_json::from_value(rooms).map_err(|e| EnableXError::Malformed(e.to_string()))
     }
 
-    /// `PATCH /rooms/{room_id}` with a partial body.
+    /// `PATCH /rooms/{room_id}` with a partial body. A failure says whether EnableX may have
+    /// taken the change all the same: it may if any attempt went unanswered, broke off, or was
+    /// answered with something unreadable or a 5xx, whatever the last attempt was told.
     #[tracing::instrument(skip(self, patch))]
-    pub async fn update_room(&self, room_id: &str, patch: &Value) -> Result<(), EnableXError> {
-        self.call(
-            "update",
-            Method::PATCH,
-            &room_path(room_id, ""),
-            Some(patch),
-        )
-        .await
-        .map(drop)
+    pub async fn update_room(&self, room_id: &str, patch: &Value) -> Result<(), UpdateFailed> {
+        let (result, maybe_taken) = self
+            .call_tracked(
+                "update",
+                Method::PATCH,
+                &room_path(room_id, ""),
+                Some(patch),
+            )
+            .await;
+        result
+            .map(drop)
+            .map_err(|error| UpdateFailed { error, maybe_taken })
     }
 
     /// `DELETE /rooms/{room_id}`.
@@ -211,23 +216,36 @@ impl EnableXClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Value, EnableXError> {
+        self.call_tracked(op, method, path, body).await.0
+    }
+
+    /// [`Self::call`], and whether any failed attempt may have taken effect at EnableX.
+    async fn call_tracked<B: Serialize + ?Sized>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> (Result<Value, EnableXError>, bool) {
         let mut attempt = 0;
+        let mut maybe_taken = false;
         loop {
             let result = self.call_once(op, method.clone(), path, body).await;
             let err = match result {
-                Ok(json) => return Ok(json),
+                Ok(json) => return (Ok(json), maybe_taken),
                 Err(err) => err,
             };
+            maybe_taken |= err.may_have_taken_effect();
             attempt += 1;
             if attempt > self.policy.retries || !err.is_retryable() {
-                return Err(err);
+                return (Err(err), maybe_taken);
             }
             let Some(wait) = policy::backoff(&self.policy, attempt, &err) else {
-                return Err(err);
+                return (Err(err), maybe_taken);
             };
             if !policy::time_for_another(wait) {
                 tracing::debug!(attempt, error = %err, "no time left in the request for a retry");
-                return Err(err);
+                return (Err(err), maybe_taken);
             }
             tracing::debug!(attempt, ?wait, error = %err, "retrying EnableX call");
             tokio::time::sleep(wait).await;

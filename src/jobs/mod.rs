@@ -71,11 +71,12 @@ pub trait JobStore: MeetingStore {
         holder: &str,
         cursor: Option<String>,
     ) -> Result<bool, StoreError>;
-    /// Up to `limit` active meetings marked unsynced (a change's outcome at EnableX is
-    /// unknown) that no change holds at `now`, by id.
+    /// Up to `limit` open meetings marked unsynced (a change's outcome at EnableX is unknown)
+    /// since before `cutoff` that no change holds at `now`, longest waiting first.
     async fn unsynced_changes(
         &self,
         now: DateTime<Utc>,
+        cutoff: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Meeting>, StoreError>;
     /// Sets `ended_at` on one active meeting.

@@ -107,7 +107,6 @@ impl Jobs {
 
     async fn reconcile_now(&self, run: &Run) -> Result<ReconcileReport, JobError> {
         let mut report = ReconcileReport::default();
-        self.resync_changes(run, &mut report).await?;
         let cutoff = now() - ChronoDuration::from_std(self.grace).unwrap_or_default();
         let unsettled = self.store.unsettled_before(cutoff, BATCH as u32).await?;
         let mut waiting: HashMap<Uuid, State> = unsettled.iter().map(|m| (m.id, m.state)).collect();
@@ -159,18 +158,28 @@ impl Jobs {
                 "EnableX's room listing was not read whole: no creation is failed this run"
             ),
         }
+        // After the creations, which hold their callers' keys.
+        if !out_of_time {
+            self.resync_changes(run, &mut report).await?;
+        }
         Ok(report)
     }
 
     /// Pushes the recorded values of up to [`RESYNC_PER_RUN`] meetings that a change left
-    /// unsynced (its outcome at EnableX unknown) back to EnableX, so the two agree again. A
-    /// push whose outcome is unknown again leaves its meeting for the next run.
+    /// unsynced (its outcome at EnableX unknown) back to EnableX, so the two agree again. Only
+    /// marks older than the grace period: the call that left one may still be on its way to
+    /// EnableX. A push that fails leaves its meeting for a later run, at the back of the queue.
     async fn resync_changes(
         &self,
         run: &Run,
         report: &mut ReconcileReport,
     ) -> Result<(), JobError> {
-        let unsynced = self.store.unsynced_changes(now(), RESYNC_PER_RUN).await?;
+        let at = now();
+        let cutoff = at - ChronoDuration::from_std(self.grace).unwrap_or_default();
+        let unsynced = self
+            .store
+            .unsynced_changes(at, cutoff, RESYNC_PER_RUN)
+            .await?;
         report.queries += 1;
         let store: Arc<dyn MeetingStore> = self.store.clone();
         for meeting in &unsynced {

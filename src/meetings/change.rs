@@ -4,7 +4,7 @@ use super::{
     Caller, FieldError, Kind, LetGo, Meeting, MeetingError, MeetingStore, Schedule, Service,
     SettingsInput, State, StoreError, now,
 };
-use crate::enablex::{EnableXClient, EnableXError};
+use crate::enablex::{EnableXClient, EnableXError, UpdateFailed};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -133,20 +133,17 @@ impl Service {
             return Err(conflict());
         };
         if let Some(room_id) = &current.room_id
-            && let Err(err) = self
-                .enablex
-                .update_room(room_id, &room_patch(&changed))
-                .await
+            && let Err(failed) = hold.push(&self.enablex, room_id, &changed).await
         {
             // Let go before answering, so the caller's next change finds the meeting free.
-            hold.release(after_failed_push(&err)).await;
-            if err.is_room_not_found() {
+            hold.release(let_go_after(&failed)).await;
+            if failed.error.is_room_not_found() {
                 // Deleted meanwhile (a DELETE that raced this change).
                 return Err(MeetingError::Conflict(
                     "the meeting's room is gone: the meeting was deleted meanwhile".into(),
                 ));
             }
-            return Err(err.into());
+            return Err(failed.error.into());
         }
         changed.updated_at = now();
         // Should the row not be written (the database failed, the meeting was deleted
@@ -163,13 +160,14 @@ impl Service {
     }
 }
 
-/// What a failed push to EnableX leaves: an outright refusal (EnableX answered, and said no)
-/// changed nothing there; anything else (a timeout, a broken connection, an unreadable
-/// answer, an outage after a retry, an open circuit after an attempt that timed out) may have.
-fn after_failed_push(err: &EnableXError) -> LetGo {
-    match err {
-        EnableXError::Refused { status, .. } if *status < 500 => LetGo::Unchanged,
-        _ => LetGo::Unsynced,
+/// What a failed push leaves: EnableX holds what it held before only if no attempt may have
+/// taken effect (every one was refused outright, rate limited, never connected or kept back
+/// by the open circuit).
+fn let_go_after(failed: &UpdateFailed) -> LetGo {
+    if failed.maybe_taken {
+        LetGo::Unsynced
+    } else {
+        LetGo::Unchanged
     }
 }
 
@@ -186,8 +184,9 @@ pub enum Resync {
 }
 
 /// Pushes a meeting's recorded values to EnableX after a change whose outcome there is unknown
-/// left the row marked unsynced (the reconciler calls this). The meeting is held meanwhile, as
-/// a change would hold it; an outcome that is unknown again leaves the mark for the next run.
+/// left the row marked unsynced (the reconciler calls this, a grace period after the mark).
+/// The meeting is held meanwhile, as a change would hold it. A push that fails leaves the mark
+/// for a later run, unless EnableX refused the values themselves or the room is gone.
 pub async fn resync(
     store: Arc<dyn MeetingStore>,
     enablex: &EnableXClient,
@@ -196,24 +195,20 @@ pub async fn resync(
     let Some(hold) = ChangeHold::take(store.clone(), meeting).await? else {
         return Ok(Resync::Busy);
     };
-    let pushed = match &meeting.room_id {
-        Some(room_id) => enablex.update_room(room_id, &room_patch(meeting)).await,
-        None => Ok(()),
+    let outcome = match &meeting.room_id {
+        Some(room_id) => match hold.push(enablex, room_id, meeting).await {
+            Ok(()) => Resync::Pushed,
+            Err(failed) if !failed.maybe_taken && refuses_the_values(&failed.error) => {
+                Resync::GaveUp(failed.error.to_string())
+            }
+            Err(failed) => {
+                hold.release(LetGo::Unsynced).await;
+                return Err(failed.error.into());
+            }
+        },
+        None => Resync::GaveUp("the meeting has no room".into()),
     };
-    let outcome = match pushed {
-        Ok(()) => Resync::Pushed,
-        Err(err) if after_failed_push(&err) == LetGo::Unchanged => Resync::GaveUp(err.to_string()),
-        Err(err) => {
-            hold.release(LetGo::Unsynced).await;
-            return Err(err.into());
-        }
-    };
-    // The row's own values written back as they are: lets go of the hold and clears the mark.
-    if store
-        .update(meeting, meeting.updated_at, hold.token)
-        .await?
-        .is_some()
-    {
+    if store.settle_unsynced(meeting.id, hold.token).await? {
         hold.written();
         Ok(outcome)
     } else {
@@ -221,9 +216,20 @@ pub async fn resync(
     }
 }
 
-/// How long a change may hold its meeting before another may take it: longer than any EnableX
-/// call with its retries, short enough that a holder that died does not block for long.
+/// EnableX answered and said no to the values themselves, or has no such room: pushing them
+/// again cannot help. Not a refusal that may pass (authentication, a conflict while EnableX is
+/// busy, a rate limit): those leave the mark for a later run.
+fn refuses_the_values(err: &EnableXError) -> bool {
+    err.is_room_not_found()
+        || matches!(err, EnableXError::Refused { status, .. } if matches!(status, 200 | 400 | 422))
+}
+
+/// How long a change may hold its meeting before another may take it, short enough that a
+/// holder that died does not block for long. Its EnableX call, retries included, must end
+/// [`PUSH_MARGIN`] before (see [`ChangeHold::push`]).
 const CHANGE_HOLD: Duration = Duration::minutes(2);
+/// What a hold keeps in hand after its push's last chance to end.
+const PUSH_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A meeting held for one change. Dropped before the change is written (EnableX failed, or the
 /// request was cut off), it lets go of the meeting.
@@ -231,6 +237,8 @@ struct ChangeHold {
     store: Arc<dyn MeetingStore>,
     id: Uuid,
     token: Uuid,
+    /// When the push to EnableX must have ended, so that it never outlasts the hold.
+    push_by: tokio::time::Instant,
     written: bool,
 }
 
@@ -241,6 +249,8 @@ impl ChangeHold {
     ) -> Result<Option<Self>, StoreError> {
         let token = Uuid::new_v4();
         let at = now();
+        let push_by =
+            tokio::time::Instant::now() + CHANGE_HOLD.to_std().unwrap_or_default() - PUSH_MARGIN;
         let held = store
             .hold_for_change(meeting.id, meeting.updated_at, token, at + CHANGE_HOLD, at)
             .await?;
@@ -248,8 +258,22 @@ impl ChangeHold {
             store,
             id: meeting.id,
             token,
+            push_by,
             written: false,
         }))
+    }
+
+    /// Tells EnableX the meeting's values, within the hold's time (whatever the request's own
+    /// deadline or the EnableX timeouts and retries configured): a push that outlasted the
+    /// hold could land after another change had taken the meeting.
+    async fn push(
+        &self,
+        enablex: &EnableXClient,
+        room_id: &str,
+        meeting: &Meeting,
+    ) -> Result<(), UpdateFailed> {
+        let patch = room_patch(meeting);
+        crate::deadline::within(self.push_by, enablex.update_room(room_id, &patch)).await
     }
 
     /// The change was written, which let go of the hold.
@@ -260,7 +284,11 @@ impl ChangeHold {
     /// Lets go of the meeting without changing it.
     async fn release(mut self, how: LetGo) {
         self.written = true;
-        if let Err(err) = self.store.release_change(self.id, self.token, how).await {
+        if let Err(err) = self
+            .store
+            .release_change(self.id, self.token, how, now())
+            .await
+        {
             tracing::warn!(meeting_id = %self.id, error = %err, "could not let go of a change hold; it lapses by itself");
         }
     }
@@ -276,7 +304,10 @@ impl Drop for ChangeHold {
         let (store, id, token) = (self.store.clone(), self.id, self.token);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(err) = store.release_change(id, token, LetGo::Unsynced).await {
+                if let Err(err) = store
+                    .release_change(id, token, LetGo::Unsynced, now())
+                    .await
+                {
                     tracing::warn!(meeting_id = %id, error = %err, "could not let go of a change hold; it lapses by itself");
                 }
             });

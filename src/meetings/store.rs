@@ -65,8 +65,8 @@ pub trait MeetingStore: Send + Sync + 'static {
     async fn mark_deleted(&self, id: Uuid, at: DateTime<Utc>) -> Result<Meeting, StoreError>;
     /// Holds an active meeting for a change until `until`, if it is unchanged since
     /// `expected_updated_at` and no other change holds it (or that hold has lapsed at `now`).
-    /// The row is marked unsynced by `token` first (unless it is already marked): until the
-    /// change is written or refused, EnableX may hold other values than the row.
+    /// The row is marked unsynced by `token` first (unless it is already marked), as of
+    /// `now`: until the change is written or refused, EnableX may hold other values.
     async fn hold_for_change(
         &self,
         id: Uuid,
@@ -77,12 +77,22 @@ pub trait MeetingStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Lets go of a hold without changing the meeting. With [`LetGo::Unchanged`] the mark its
     /// hold set goes too (not one an earlier change left); with [`LetGo::Unsynced`] the row
-    /// stays marked for the reconciler.
-    async fn release_change(&self, id: Uuid, token: Uuid, how: LetGo) -> Result<(), StoreError>;
-    /// Writes a changed meeting's name, description, schedule and settings, lets go of the
-    /// hold `token` and clears the unsynced mark (EnableX has just taken these very values), if
-    /// the row is still active, unchanged since `expected_updated_at` and held by `token`;
-    /// `None` otherwise.
+    /// stays marked, as of `at`, for the reconciler.
+    async fn release_change(
+        &self,
+        id: Uuid,
+        token: Uuid,
+        how: LetGo,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Lets go of the hold `token` and clears the unsynced mark, whoever set it: EnableX has
+    /// been given the row's values again. `false` if `token` no longer holds the meeting.
+    async fn settle_unsynced(&self, id: Uuid, token: Uuid) -> Result<bool, StoreError>;
+    /// Writes a changed meeting's name, description, schedule and settings and lets go of the
+    /// hold `token`, if the row is still active, unchanged since `expected_updated_at` and held
+    /// by `token`; `None` otherwise. The mark its own hold set goes (EnableX has just taken
+    /// these values); one an earlier change left stays, since that change may still reach
+    /// EnableX after this one.
     async fn update(
         &self,
         meeting: &Meeting,

@@ -28,6 +28,10 @@ pub struct Faults {
     pub retry_after_secs: Option<u64>,
     /// The next this-many matching calls are refused with `error_status`, whatever the rates.
     pub fail_next: u32,
+    /// The next this-many matching calls are handled and their answers lost (the connection
+    /// closed), before `fail_next` counts: "the first attempt went through unanswered, the
+    /// retry was refused".
+    pub lose_next: u32,
     /// Share of calls never answered.
     pub hang_rate: f64,
     /// Share of calls handled and then answered with a cut-off body.
@@ -116,17 +120,25 @@ pub(crate) async fn inject(
         if !current.operations.is_empty() && !current.operations.iter().any(|o| o == op) {
             None
         } else {
-            let forced = current.fail_next > 0;
-            if forced {
+            let lost = current.lose_next > 0;
+            let forced = !lost && current.fail_next > 0;
+            if lost {
+                current.lose_next -= 1;
+            } else if forced {
                 current.fail_next -= 1;
             }
-            Some((current.clone(), forced))
+            Some((current.clone(), forced, lost))
         }
     };
-    let Some((faults, forced)) = faults else {
+    let Some((faults, forced, lost)) = faults else {
         return next.run(request).await;
     };
     let count = || sandbox.counters.faults.fetch_add(1, Ordering::Relaxed);
+    if lost {
+        let _handled = next.run(request).await;
+        count();
+        drop_connection();
+    }
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }

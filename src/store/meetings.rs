@@ -197,7 +197,7 @@ impl MeetingStore for SqlStore {
     async fn mark_deleted(&self, id: Uuid, at: DateTime<Utc>) -> Result<Meeting, StoreError> {
         let sql = format!(
             "UPDATE meetings SET state = 'deleted', deleted_at = COALESCE(deleted_at, $2), \
-             updated_at = $2, unsynced_by = NULL WHERE id = $1 AND state IN ('active', 'deleted') RETURNING {COLUMNS}"
+             updated_at = $2, unsynced_by = NULL, unsynced_at = NULL WHERE id = $1 AND state IN ('active', 'deleted') RETURNING {COLUMNS}"
         );
         self.fetch_one(&sql, vec![id.into(), at.into()], meeting)
             .await?
@@ -215,7 +215,7 @@ impl MeetingStore for SqlStore {
         let held = self
             .execute(
                 "UPDATE meetings SET change_token = $3, change_until = $4, \
-                 unsynced_by = COALESCE(unsynced_by, $3) \
+                 unsynced_by = COALESCE(unsynced_by, $3), unsynced_at = $5 \
                  WHERE id = $1 AND state = 'active' AND updated_at = $2 \
                  AND (change_token IS NULL OR change_until <= $5)",
                 vec![
@@ -230,21 +230,42 @@ impl MeetingStore for SqlStore {
         Ok(held == 1)
     }
 
-    async fn release_change(&self, id: Uuid, token: Uuid, how: LetGo) -> Result<(), StoreError> {
-        let sql = match how {
+    async fn release_change(
+        &self,
+        id: Uuid,
+        token: Uuid,
+        how: LetGo,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (sql, args) = match how {
             // A mark an earlier change left stays: EnableX may still hold that change.
-            LetGo::Unchanged => {
+            LetGo::Unchanged => (
                 "UPDATE meetings SET change_token = NULL, change_until = NULL, \
+                 unsynced_at = CASE WHEN unsynced_by = $2 THEN NULL ELSE unsynced_at END, \
                  unsynced_by = CASE WHEN unsynced_by = $2 THEN NULL ELSE unsynced_by END \
-                 WHERE id = $1 AND change_token = $2"
-            }
-            LetGo::Unsynced => {
-                "UPDATE meetings SET change_token = NULL, change_until = NULL \
-                 WHERE id = $1 AND change_token = $2"
-            }
+                 WHERE id = $1 AND change_token = $2",
+                vec![id.into(), token.into()],
+            ),
+            // The reconciler waits its grace from now: the call may still be on its way.
+            LetGo::Unsynced => (
+                "UPDATE meetings SET change_token = NULL, change_until = NULL, unsynced_at = $3 \
+                 WHERE id = $1 AND change_token = $2",
+                vec![id.into(), token.into(), at.into()],
+            ),
         };
-        self.execute(sql, vec![id.into(), token.into()]).await?;
+        self.execute(sql, args).await?;
         Ok(())
+    }
+
+    async fn settle_unsynced(&self, id: Uuid, token: Uuid) -> Result<bool, StoreError> {
+        let settled = self
+            .execute(
+                "UPDATE meetings SET change_token = NULL, change_until = NULL, \
+                 unsynced_by = NULL, unsynced_at = NULL WHERE id = $1 AND change_token = $2",
+                vec![id.into(), token.into()],
+            )
+            .await?;
+        Ok(settled == 1)
     }
 
     async fn update(
@@ -256,7 +277,9 @@ impl MeetingStore for SqlStore {
         let sql = format!(
             "UPDATE meetings SET name = $3, description = $4, starts_at = $5, ends_at = $6, \
              joinable_from = $7, duration_minutes = $8, settings = $9, updated_at = $10, \
-             change_token = NULL, change_until = NULL, unsynced_by = NULL \
+             change_token = NULL, change_until = NULL, \
+             unsynced_at = CASE WHEN unsynced_by = $11 THEN NULL ELSE unsynced_at END, \
+             unsynced_by = CASE WHEN unsynced_by = $11 THEN NULL ELSE unsynced_by END \
              WHERE id = $1 AND state = 'active' AND updated_at = $2 AND change_token = $11 \
              RETURNING {COLUMNS}"
         );

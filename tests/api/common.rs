@@ -455,6 +455,16 @@ impl TestApp {
 
     /// The background jobs, against this app's database and sandbox, with no grace period.
     pub async fn jobs(&self, delete_ended_rooms: bool) -> roomgate::jobs::Jobs {
+        self.jobs_with_grace(delete_ended_rooms, Duration::ZERO)
+            .await
+    }
+
+    /// The background jobs, leaving alone what is younger than `grace`.
+    pub async fn jobs_with_grace(
+        &self,
+        delete_ended_rooms: bool,
+        grace: Duration,
+    ) -> roomgate::jobs::Jobs {
         let store = roomgate::store::connect(&self.database_url, &PoolOptions::default())
             .await
             .expect("store");
@@ -467,7 +477,7 @@ impl TestApp {
             policy: Default::default(),
         })
         .expect("client");
-        roomgate::jobs::Jobs::new(store, client, Duration::ZERO, delete_ended_rooms)
+        roomgate::jobs::Jobs::new(store, client, grace, delete_ended_rooms)
     }
 
     /// Every meeting with `status`, seen by an admin.
