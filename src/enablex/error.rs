@@ -40,6 +40,14 @@ pub enum EnableXError {
     Malformed(String),
 }
 
+/// A room update EnableX took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Updated {
+    /// An earlier attempt went unanswered (or broke off, or got a 5xx or unreadable answer):
+    /// it may still land at EnableX after this one.
+    pub after_unknown: bool,
+}
+
 /// A room update that failed, and whether EnableX may have taken it all the same.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]

@@ -10,7 +10,7 @@ mod policy;
 mod types;
 
 pub use breaker::{Breaker, CircuitState, Permit};
-pub use error::{EnableXError, UpdateFailed, parse_response};
+pub use error::{EnableXError, UpdateFailed, Updated, parse_response};
 pub use listing::{Listed, RoomStream};
 pub use policy::Policy;
 pub use types::{CreateRoom, Room, RoomData, RoomSettings, Sip, TokenRequest};
@@ -130,11 +130,12 @@ impl EnableXClient {
         serde_json::from_value(rooms).map_err(|e| EnableXError::Malformed(e.to_string()))
     }
 
-    /// `PATCH /rooms/{room_id}` with a partial body. A failure says whether EnableX may have
-    /// taken the change all the same: it may if any attempt went unanswered, broke off, or was
-    /// answered with something unreadable or a 5xx, whatever the last attempt was told.
+    /// `PATCH /rooms/{room_id}` with a partial body. Either way the answer says whether an
+    /// attempt went unanswered, broke off, or was answered with something unreadable or a 5xx:
+    /// then a failure may have taken effect all the same, whatever the last attempt was told,
+    /// and a success may be followed by that earlier attempt landing late.
     #[tracing::instrument(skip(self, patch))]
-    pub async fn update_room(&self, room_id: &str, patch: &Value) -> Result<(), UpdateFailed> {
+    pub async fn update_room(&self, room_id: &str, patch: &Value) -> Result<Updated, UpdateFailed> {
         let (result, maybe_taken) = self
             .call_tracked(
                 "update",
@@ -143,9 +144,12 @@ impl EnableXClient {
                 Some(patch),
             )
             .await;
-        result
-            .map(drop)
-            .map_err(|error| UpdateFailed { error, maybe_taken })
+        match result {
+            Ok(_) => Ok(Updated {
+                after_unknown: maybe_taken,
+            }),
+            Err(error) => Err(UpdateFailed { error, maybe_taken }),
+        }
     }
 
     /// `DELETE /rooms/{room_id}`.

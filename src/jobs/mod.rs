@@ -72,13 +72,14 @@ pub trait JobStore: MeetingStore {
         cursor: Option<String>,
     ) -> Result<bool, StoreError>;
     /// Up to `limit` open meetings marked unsynced (a change's outcome at EnableX is unknown)
-    /// since before `cutoff` that no change holds at `now`, longest waiting first.
+    /// as of before `cutoff` that no change holds at `now`, longest waiting first, each with
+    /// the time it is marked as of.
     async fn unsynced_changes(
         &self,
         now: DateTime<Utc>,
         cutoff: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<Meeting>, StoreError>;
+    ) -> Result<Vec<(Meeting, DateTime<Utc>)>, StoreError>;
     /// Sets `ended_at` on one active meeting.
     async fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
 }

@@ -15,6 +15,8 @@ use uuid::Uuid;
 const ORPHAN_SAMPLE: usize = 100;
 /// Unsynced meetings one run pushes to EnableX at most (one EnableX call each).
 const RESYNC_PER_RUN: u32 = 100;
+/// The longest a meeting whose push keeps failing waits before the next try.
+const RESYNC_BACKOFF_MAX: ChronoDuration = ChronoDuration::hours(6);
 
 /// An upstream room that no active meeting accounts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +109,7 @@ impl Jobs {
 
     async fn reconcile_now(&self, run: &Run) -> Result<ReconcileReport, JobError> {
         let mut report = ReconcileReport::default();
+        self.resync_changes(run, &mut report).await?;
         let cutoff = now() - ChronoDuration::from_std(self.grace).unwrap_or_default();
         let unsettled = self.store.unsettled_before(cutoff, BATCH as u32).await?;
         let mut waiting: HashMap<Uuid, State> = unsettled.iter().map(|m| (m.id, m.state)).collect();
@@ -158,48 +161,59 @@ impl Jobs {
                 "EnableX's room listing was not read whole: no creation is failed this run"
             ),
         }
-        // After the creations, which hold their callers' keys.
-        if !out_of_time {
-            self.resync_changes(run, &mut report).await?;
-        }
         Ok(report)
     }
 
     /// Pushes the recorded values of up to [`RESYNC_PER_RUN`] meetings that a change left
-    /// unsynced (its outcome at EnableX unknown) back to EnableX, so the two agree again. Only
-    /// marks older than the grace period: the call that left one may still be on its way to
-    /// EnableX. A push that fails leaves its meeting for a later run, at the back of the queue.
+    /// unsynced (its outcome at EnableX unknown) back to EnableX, so the two agree again, within
+    /// a quarter of the run's time (the creations, which hold their callers' keys, get the
+    /// rest). Only marks older than the grace period: the call that left one may still be on
+    /// its way to EnableX. A push that fails is tried again after twice as long as its meeting
+    /// had waited (at most [`RESYNC_BACKOFF_MAX`]), at the back of the queue.
     async fn resync_changes(
         &self,
         run: &Run,
         report: &mut ReconcileReport,
     ) -> Result<(), JobError> {
+        let slice_end = run
+            .deadline
+            .min(tokio::time::Instant::now() + self.budget / 4);
         let at = now();
-        let cutoff = at - ChronoDuration::from_std(self.grace).unwrap_or_default();
+        let grace = ChronoDuration::from_std(self.grace).unwrap_or_default();
         let unsynced = self
             .store
-            .unsynced_changes(at, cutoff, RESYNC_PER_RUN)
+            .unsynced_changes(at, at - grace, RESYNC_PER_RUN)
             .await?;
         report.queries += 1;
         let store: Arc<dyn MeetingStore> = self.store.clone();
-        for meeting in &unsynced {
+        for (meeting, since) in &unsynced {
             run.check()?;
-            if run.out_of_time() {
+            if tokio::time::Instant::now() >= slice_end {
                 break;
             }
-            report.enablex_calls += 1;
-            match resync(store.clone(), &self.enablex, meeting).await {
+            // Eligible again once twice the wait so far has passed.
+            let waited = (now() - *since).max(grace);
+            let retry_at = now() + (waited * 2).min(RESYNC_BACKOFF_MAX) - grace;
+            let pushed = resync(store.clone(), &self.enablex, meeting, retry_at);
+            match crate::deadline::within(slice_end, pushed).await {
                 Ok(Resync::Pushed) => {
+                    report.enablex_calls += 1;
                     tracing::info!(meeting_id = %meeting.id, "reconciler pushed a meeting's recorded values to EnableX after a change with an unknown outcome");
                     report.resynced.push(meeting.id);
                 }
                 Ok(Resync::Busy) => {}
+                Ok(Resync::Gone) => {
+                    report.enablex_calls += 1;
+                    tracing::info!(meeting_id = %meeting.id, "a meeting left unsynced has no room at EnableX any more: nothing to push");
+                }
                 Ok(Resync::GaveUp(why)) => {
+                    report.enablex_calls += 1;
                     tracing::warn!(meeting_id = %meeting.id, why, "EnableX refused a meeting's recorded values: it may differ from the record");
                     report.resync_gave_up.push(meeting.id);
                 }
                 Err(err) => {
-                    tracing::warn!(meeting_id = %meeting.id, error = %err, "could not push a meeting's recorded values to EnableX; the next run tries again");
+                    report.enablex_calls += 1;
+                    tracing::warn!(meeting_id = %meeting.id, error = %err, "could not push a meeting's recorded values to EnableX; a later run tries again");
                 }
             }
         }

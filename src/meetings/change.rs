@@ -4,7 +4,7 @@ use super::{
     Caller, FieldError, Kind, LetGo, Meeting, MeetingError, MeetingStore, Schedule, Service,
     SettingsInput, State, StoreError, now,
 };
-use crate::enablex::{EnableXClient, EnableXError, UpdateFailed};
+use crate::enablex::{EnableXClient, EnableXError, UpdateFailed, Updated};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -132,18 +132,23 @@ impl Service {
         let Some(hold) = hold else {
             return Err(conflict());
         };
-        if let Some(room_id) = &current.room_id
-            && let Err(failed) = hold.push(&self.enablex, room_id, &changed).await
-        {
-            // Let go before answering, so the caller's next change finds the meeting free.
-            hold.release(let_go_after(&failed)).await;
-            if failed.error.is_room_not_found() {
-                // Deleted meanwhile (a DELETE that raced this change).
-                return Err(MeetingError::Conflict(
-                    "the meeting's room is gone: the meeting was deleted meanwhile".into(),
-                ));
+        // An earlier attempt of the push that went unanswered may still land after it.
+        let mut unsynced_at = None;
+        if let Some(room_id) = &current.room_id {
+            match hold.push(&self.enablex, room_id, &changed).await {
+                Ok(pushed) => unsynced_at = pushed.after_unknown.then(now),
+                Err(failed) => {
+                    // Let go before answering, so the caller's next change finds it free.
+                    hold.release(let_go_after(&failed), now()).await;
+                    if failed.error.is_room_not_found() {
+                        // Deleted meanwhile (a DELETE that raced this change).
+                        return Err(MeetingError::Conflict(
+                            "the meeting's room is gone: the meeting was deleted meanwhile".into(),
+                        ));
+                    }
+                    return Err(failed.error.into());
+                }
             }
-            return Err(failed.error.into());
         }
         changed.updated_at = now();
         // Should the row not be written (the database failed, the meeting was deleted
@@ -151,7 +156,7 @@ impl Service {
         // unsynced: EnableX has taken the change.
         let updated = self
             .store
-            .update(&changed, current.updated_at, hold.token)
+            .update(&changed, current.updated_at, hold.token, unsynced_at)
             .await?;
         if updated.is_some() {
             hold.written();
@@ -174,41 +179,63 @@ fn let_go_after(failed: &UpdateFailed) -> LetGo {
 /// What [`resync`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resync {
-    /// EnableX took the row's values: the two agree again.
+    /// EnableX took the row's values: the two agree again (unless an attempt of the push
+    /// itself went unanswered: then the mark stays for one more push).
     Pushed,
     /// A change holds the meeting or changed it meanwhile: that change settles it.
     Busy,
-    /// EnableX refused the row's values outright (say, a scheduled room already open) or the
-    /// room is gone: nothing more can be done, and the mark is cleared.
+    /// The room is gone (the meeting deleted meanwhile, or its room removed at EnableX):
+    /// nothing to agree with; the mark is cleared.
+    Gone,
+    /// EnableX refused the row's values themselves (say, a scheduled room already open):
+    /// pushing them again cannot help, and the mark is cleared.
     GaveUp(String),
 }
 
 /// Pushes a meeting's recorded values to EnableX after a change whose outcome there is unknown
 /// left the row marked unsynced (the reconciler calls this, a grace period after the mark).
-/// The meeting is held meanwhile, as a change would hold it. A push that fails leaves the mark
-/// for a later run, unless EnableX refused the values themselves or the room is gone.
+/// The meeting is held meanwhile, as a change would hold it. A push that fails leaves the mark,
+/// as of `retry_at`, for a later run.
 pub async fn resync(
     store: Arc<dyn MeetingStore>,
     enablex: &EnableXClient,
     meeting: &Meeting,
+    retry_at: DateTime<Utc>,
 ) -> Result<Resync, MeetingError> {
     let Some(hold) = ChangeHold::take(store.clone(), meeting).await? else {
         return Ok(Resync::Busy);
     };
-    let outcome = match &meeting.room_id {
-        Some(room_id) => match hold.push(enablex, room_id, meeting).await {
-            Ok(()) => Resync::Pushed,
-            Err(failed) if !failed.maybe_taken && refuses_the_values(&failed.error) => {
-                Resync::GaveUp(failed.error.to_string())
-            }
-            Err(failed) => {
-                hold.release(LetGo::Unsynced).await;
-                return Err(failed.error.into());
-            }
-        },
-        None => Resync::GaveUp("the meeting has no room".into()),
+    let Some(room_id) = &meeting.room_id else {
+        return settled(store, hold, Resync::Gone).await;
     };
-    if store.settle_unsynced(meeting.id, hold.token).await? {
+    match hold.push(enablex, room_id, meeting).await {
+        Ok(pushed) if pushed.after_unknown => {
+            // The push's own lost attempt may land late: one more push, a grace period on.
+            hold.release(LetGo::Unsynced, now()).await;
+            Ok(Resync::Pushed)
+        }
+        Ok(_) => settled(store, hold, Resync::Pushed).await,
+        Err(failed) if !failed.maybe_taken && failed.error.is_room_not_found() => {
+            settled(store, hold, Resync::Gone).await
+        }
+        Err(failed) if !failed.maybe_taken && refuses_the_values(&failed.error) => {
+            let why = failed.error.to_string();
+            settled(store, hold, Resync::GaveUp(why)).await
+        }
+        Err(failed) => {
+            hold.release(LetGo::Unsynced, retry_at).await;
+            Err(failed.error.into())
+        }
+    }
+}
+
+/// Lets go of the hold and clears the mark; [`Resync::Busy`] if the hold was lost meanwhile.
+async fn settled(
+    store: Arc<dyn MeetingStore>,
+    hold: ChangeHold,
+    outcome: Resync,
+) -> Result<Resync, MeetingError> {
+    if store.settle_unsynced(hold.id, hold.token).await? {
         hold.written();
         Ok(outcome)
     } else {
@@ -216,12 +243,11 @@ pub async fn resync(
     }
 }
 
-/// EnableX answered and said no to the values themselves, or has no such room: pushing them
-/// again cannot help. Not a refusal that may pass (authentication, a conflict while EnableX is
-/// busy, a rate limit): those leave the mark for a later run.
+/// EnableX answered and said no to the values themselves: pushing them again cannot help. Not
+/// a refusal that may pass (authentication, a conflict while EnableX is busy, a rate limit):
+/// those leave the mark for a later run.
 fn refuses_the_values(err: &EnableXError) -> bool {
-    err.is_room_not_found()
-        || matches!(err, EnableXError::Refused { status, .. } if matches!(status, 200 | 400 | 422))
+    matches!(err, EnableXError::Refused { status, .. } if matches!(status, 200 | 400 | 422))
 }
 
 /// How long a change may hold its meeting before another may take it, short enough that a
@@ -271,7 +297,7 @@ impl ChangeHold {
         enablex: &EnableXClient,
         room_id: &str,
         meeting: &Meeting,
-    ) -> Result<(), UpdateFailed> {
+    ) -> Result<Updated, UpdateFailed> {
         let patch = room_patch(meeting);
         crate::deadline::within(self.push_by, enablex.update_room(room_id, &patch)).await
     }
@@ -281,12 +307,12 @@ impl ChangeHold {
         self.written = true;
     }
 
-    /// Lets go of the meeting without changing it.
-    async fn release(mut self, how: LetGo) {
+    /// Lets go of the meeting without changing it; with [`LetGo::Unsynced`], marked as of `at`.
+    async fn release(mut self, how: LetGo, at: DateTime<Utc>) {
         self.written = true;
         if let Err(err) = self
             .store
-            .release_change(self.id, self.token, how, now())
+            .release_change(self.id, self.token, how, at)
             .await
         {
             tracing::warn!(meeting_id = %self.id, error = %err, "could not let go of a change hold; it lapses by itself");

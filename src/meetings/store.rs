@@ -92,12 +92,14 @@ pub trait MeetingStore: Send + Sync + 'static {
     /// hold `token`, if the row is still active, unchanged since `expected_updated_at` and held
     /// by `token`; `None` otherwise. The mark its own hold set goes (EnableX has just taken
     /// these values); one an earlier change left stays, since that change may still reach
-    /// EnableX after this one.
+    /// EnableX after this one. With `unsynced_at` the row stays marked as of then whatever
+    /// set the mark: an earlier attempt of this change went unanswered and may land late.
     async fn update(
         &self,
         meeting: &Meeting,
         expected_updated_at: DateTime<Utc>,
         token: Uuid,
+        unsynced_at: Option<DateTime<Utc>>,
     ) -> Result<Option<Meeting>, StoreError>;
     async fn get(&self, id: Uuid) -> Result<Option<Meeting>, StoreError>;
     /// Up to `filter.limit` meetings, newest first, as they stand at `now`.

@@ -134,13 +134,16 @@ pub(crate) async fn inject(
         return next.run(request).await;
     };
     let count = || sandbox.counters.faults.fetch_add(1, Ordering::Relaxed);
-    if lost {
-        let _handled = next.run(request).await;
-        count();
-        drop_connection();
-    }
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if lost {
+        let _handled = next.run(request).await;
+        if faults.answer_delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(faults.answer_delay_ms)).await;
+        }
+        count();
+        drop_connection();
     }
     if forced || chance(faults.error_rate) {
         count();

@@ -159,18 +159,23 @@ impl JobStore for SqlStore {
         now: DateTime<Utc>,
         cutoff: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<Meeting>, StoreError> {
+    ) -> Result<Vec<(Meeting, DateTime<Utc>)>, StoreError> {
         // Through the index of marked rows only, longest waiting first. A mark whose change
         // still holds the row is that change's to settle.
         let sql = format!(
-            "SELECT {COLUMNS} FROM meetings WHERE unsynced_by IS NOT NULL AND unsynced_at <= $2 \
-             AND state = 'active' AND ended_at IS NULL \
+            "SELECT {COLUMNS}, unsynced_at FROM meetings WHERE unsynced_by IS NOT NULL \
+             AND unsynced_at <= $2 AND state = 'active' AND ended_at IS NULL \
              AND (change_token IS NULL OR change_until <= $1) ORDER BY unsynced_at LIMIT $3"
         );
         self.fetch(
             &sql,
             vec![now.into(), cutoff.into(), i64::from(limit).into()],
-            meeting,
+            |row| {
+                let since = row
+                    .time("unsynced_at")?
+                    .ok_or_else(|| StoreError::Other("stored unsynced_at is null".into()))?;
+                Ok((meeting(row)?, since))
+            },
         )
         .await
     }

@@ -215,7 +215,8 @@ impl MeetingStore for SqlStore {
         let held = self
             .execute(
                 "UPDATE meetings SET change_token = $3, change_until = $4, \
-                 unsynced_by = COALESCE(unsynced_by, $3), unsynced_at = $5 \
+                 unsynced_at = CASE WHEN unsynced_by IS NULL THEN $5 ELSE unsynced_at END, \
+                 unsynced_by = COALESCE(unsynced_by, $3) \
                  WHERE id = $1 AND state = 'active' AND updated_at = $2 \
                  AND (change_token IS NULL OR change_until <= $5)",
                 vec![
@@ -273,13 +274,18 @@ impl MeetingStore for SqlStore {
         m: &Meeting,
         expected_updated_at: DateTime<Utc>,
         token: Uuid,
+        unsynced_at: Option<DateTime<Utc>>,
     ) -> Result<Option<Meeting>, StoreError> {
+        // With `unsynced_at` the row stays marked (an earlier attempt of this very call may
+        // still land); without, only its own hold's mark goes.
         let sql = format!(
             "UPDATE meetings SET name = $3, description = $4, starts_at = $5, ends_at = $6, \
              joinable_from = $7, duration_minutes = $8, settings = $9, updated_at = $10, \
              change_token = NULL, change_until = NULL, \
-             unsynced_at = CASE WHEN unsynced_by = $11 THEN NULL ELSE unsynced_at END, \
-             unsynced_by = CASE WHEN unsynced_by = $11 THEN NULL ELSE unsynced_by END \
+             unsynced_at = CASE WHEN $12 IS NOT NULL THEN $12 \
+             WHEN unsynced_by = $11 THEN NULL ELSE unsynced_at END, \
+             unsynced_by = CASE WHEN $12 IS NOT NULL THEN unsynced_by \
+             WHEN unsynced_by = $11 THEN NULL ELSE unsynced_by END \
              WHERE id = $1 AND state = 'active' AND updated_at = $2 AND change_token = $11 \
              RETURNING {COLUMNS}"
         );
@@ -294,6 +300,7 @@ impl MeetingStore for SqlStore {
             Arg::Json(StoredSettings::from_domain(&m.settings)),
             m.updated_at.into(),
             token.into(),
+            unsynced_at.into(),
         ]);
         self.fetch_one(&sql, args, meeting).await
     }

@@ -113,13 +113,7 @@ async fn crash_story(backend: Backend) {
         // The sandbox offers nothing to await: its counters are polled, within a deadline.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    first.kill();
-    for task in in_flight {
-        assert!(
-            task.await.expect("task").is_err(),
-            "no create answered before the kill"
-        );
-    }
+    kill_before_any_answer(&mut first, in_flight, "create").await;
     let store = roomgate::store::connect(&database, &Default::default())
         .await
         .expect("store");
@@ -178,16 +172,7 @@ async fn crash_story(backend: Backend) {
             .expect("list")
             .is_empty()
     );
-    let rooms: Value = reqwest::Client::new()
-        .get(format!("{}/rooms", sandbox.api_url()))
-        .basic_auth(&creds.app_id, Some(creds.app_key.expose_secret()))
-        .send()
-        .await
-        .expect("rooms")
-        .json()
-        .await
-        .expect("json");
-    let rooms = rooms["rooms"].as_array().expect("rooms");
+    let rooms = upstream_rooms(&sandbox.api_url(), &creds).await;
     assert_eq!(rooms.len(), CREATES, "no second room was made");
     for meeting in &open {
         let room = rooms
@@ -221,6 +206,21 @@ async fn crash_story(backend: Backend) {
     );
     let status = second.terminate(Duration::from_secs(10));
     assert!(status.success());
+}
+
+/// SIGKILL, with every request still in flight: none of them may have been answered.
+async fn kill_before_any_answer(
+    roomgate: &mut Binary,
+    in_flight: Vec<tokio::task::JoinHandle<reqwest::Result<u16>>>,
+    what: &str,
+) {
+    roomgate.kill();
+    for task in in_flight {
+        assert!(
+            task.await.expect("task").is_err(),
+            "no {what} answered before the kill"
+        );
+    }
 }
 
 /// The rooms as EnableX holds them.
@@ -351,13 +351,7 @@ async fn crash_mid_change(backend: Backend) {
         // The sandbox offers nothing to await: its rooms are polled, within a deadline.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    first.kill();
-    for task in in_flight {
-        assert!(
-            task.await.expect("task").is_err(),
-            "no change answered before the kill"
-        );
-    }
+    kill_before_any_answer(&mut first, in_flight, "change").await;
     lapse_change_holds(backend, &database).await;
     put(json!({})).await;
     let mut second_vars = vars;

@@ -366,15 +366,14 @@ async fn of_two_concurrent_changes_only_the_one_recorded_reaches_enablex() {
     }
 }
 
-async fn patch_name_within(app: &TestApp, id: &str, name: &str, within: Duration) -> Option<u16> {
-    app.http
-        .patch(app.url(&format!("/meetings/{id}")))
-        .timeout(within)
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
+/// The room's name as EnableX holds it.
+async fn upstream_name(app: &TestApp, room_id: &str) -> String {
+    let rooms = app.sandbox_rooms().await;
+    let room = rooms
+        .iter()
+        .find(|r| r["room_id"] == room_id)
+        .expect("room");
+    room["name"].as_str().expect("name").to_owned()
 }
 
 /// Each meeting's name as recorded and as EnableX holds it, in `ids`' order.
@@ -411,7 +410,7 @@ async fn a_change_with_an_unknown_outcome_is_pushed_again_until_enablex_agrees()
     for backend in each_backend().await {
         let app = std::sync::Arc::new(app(backend).await);
         let mut meetings = Vec::new();
-        for i in 0..9 {
+        for i in 0..10 {
             let m = app
                 .create(json!({"name": format!("Before {i}"), "kind": "permanent"}))
                 .await;
@@ -437,13 +436,30 @@ async fn a_change_with_an_unknown_outcome_is_pushed_again_until_enablex_agrees()
             let status = task.await.expect("task");
             assert!([409, 502, 504].contains(&status), "{backend:?}: {status}");
         }
-        // 5-6: EnableX takes the change and holds its answer; the caller gives up first.
-        app.set_faults(json!({"answer_delay_ms": 800, "operations": ["update"]}))
+        // 5-6: EnableX takes the change and holds its answer; the caller gives up once EnableX
+        // has it.
+        app.set_faults(json!({"answer_delay_ms": 3000, "operations": ["update"]}))
             .await;
-        for (i, (id, _)) in meetings.iter().enumerate().skip(5).take(2) {
-            let status =
-                patch_name_within(&app, id, &format!("Cut {i}"), Duration::from_millis(200)).await;
-            assert_eq!(status, None, "{backend:?}: the request was cut off");
+        for (i, (id, room_id)) in meetings.iter().enumerate().skip(5).take(2) {
+            let name = format!("Cut {i}");
+            let request = {
+                let (app, id, name) = (app.clone(), id.clone(), name.clone());
+                tokio::spawn(async move { patch_name(&app, &id, &name).await })
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while upstream_name(&app, room_id).await != name {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{backend:?}: {i} reached EnableX"
+                );
+                // The sandbox offers nothing to await: its rooms are polled, within a deadline.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            request.abort();
+            assert!(
+                request.await.is_err_and(|e| e.is_cancelled()),
+                "{backend:?}: cut off"
+            );
         }
         // 7: answers lost, then a change refused outright: the refusal keeps the mark.
         app.set_faults(json!({"lose_response_rate": 1.0, "operations": ["update"]}))
@@ -458,32 +474,25 @@ async fn a_change_with_an_unknown_outcome_is_pushed_again_until_enablex_agrees()
                               "operations": ["update"]}))
             .await;
         assert_eq!(patch_name(&app, &meetings[8].0, "Retried 8").await, 502);
+        // 9: the first attempt goes through unanswered, its retry is answered: the change is
+        // written, and the first attempt may still land late.
+        app.set_faults(json!({"lose_next": 1, "operations": ["update"]}))
+            .await;
+        assert_eq!(patch_name(&app, &meetings[9].0, "Retried 9").await, 200);
         // 4: a change written after the lost ones.
         app.set_faults(json!({})).await;
         assert_eq!(patch_name(&app, &meetings[4].0, "Written 4").await, 200);
 
         // EnableX has taken the cut changes (it answers them later).
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let before = loop {
-            let before = names(&app, &meetings).await;
-            if before[5].1 == "Cut 5" && before[6].1 == "Cut 6" {
-                break before;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{backend:?}: {before:?}"
-            );
-            // The sandbox offers nothing to await: its rooms are polled, within a deadline.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let before = names(&app, &meetings).await;
         for (i, (recorded, upstream)) in before.iter().enumerate() {
-            let expected = if i == 4 {
-                "Written 4".to_owned()
-            } else {
-                format!("Before {i}")
+            let expected = match i {
+                4 => "Written 4".to_owned(),
+                9 => "Retried 9".to_owned(),
+                _ => format!("Before {i}"),
             };
             assert_eq!(recorded, &expected, "{backend:?}: {i}");
-            if i == 4 {
+            if i == 4 || i == 9 {
                 assert_eq!(
                     upstream, recorded,
                     "{backend:?}: the written change reached EnableX"
