@@ -210,6 +210,6 @@ pub(crate) async fn stats(State(sandbox): State<Sandbox>) -> Json<serde_json::Va
         "requests": c.requests.load(Ordering::Relaxed),
         "faults_injected": c.faults.load(Ordering::Relaxed),
         "rooms_created": c.rooms_created.load(Ordering::Relaxed),
-        "rooms": sandbox.rooms().len(),
+        "rooms": sandbox.rooms.len(),
     }))
 }

@@ -60,7 +60,6 @@ pub(crate) async fn seed(State(sandbox): State<Sandbox>, Json(seed): Json<Seed>)
     let created = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string();
-    let mut rooms = sandbox.rooms();
     for i in 0..seed.count {
         let room_id = format!("{}{i:08}", seed.prefix);
         let json = json!({
@@ -70,7 +69,7 @@ pub(crate) async fn seed(State(sandbox): State<Sandbox>, Json(seed): Json<Seed>)
                          "moderators": "1", "participants": "10", "quality": "SD"},
             "data": {"roomgate_meeting_id": seeded_meeting_id(i)},
         });
-        rooms.insert(
+        sandbox.rooms.insert(
             room_id,
             Room {
                 json,
@@ -78,7 +77,7 @@ pub(crate) async fn seed(State(sandbox): State<Sandbox>, Json(seed): Json<Seed>)
             },
         );
     }
-    Json(json!({ "rooms": rooms.len() })).into_response()
+    Json(json!({ "rooms": sandbox.rooms.len() })).into_response()
 }
 
 pub(crate) async fn current(State(sandbox): State<Sandbox>) -> Json<Listing> {
@@ -103,15 +102,13 @@ pub(crate) struct PageQuery {
 pub(crate) async fn list(State(sandbox): State<Sandbox>, Query(query): Query<PageQuery>) -> Answer {
     let listing = sandbox.listing().clone();
     let hidden: HashSet<&str> = listing.hide.iter().map(String::as_str).collect();
-    let mut rooms: Vec<(String, String)> = sandbox
-        .rooms()
-        .values()
-        .filter(|r| !hidden.contains(r.json["room_id"].as_str().unwrap_or_default()))
-        .map(|r| {
-            let created = r.json["created"].as_str().unwrap_or_default().to_owned();
-            (created, r.json.to_string())
-        })
-        .collect();
+    let mut rooms: Vec<(String, String)> = sandbox.rooms.collect(|r| {
+        if hidden.contains(r.json["room_id"].as_str().unwrap_or_default()) {
+            return None;
+        }
+        let created = r.json["created"].as_str().unwrap_or_default().to_owned();
+        Some((created, r.json.to_string()))
+    });
     rooms.sort_unstable();
     let total = rooms.len();
     let (page, pages, range) = match listing.page_size {

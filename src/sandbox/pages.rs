@@ -57,7 +57,8 @@ fn room_page(
     query: &HashMap<String, String>,
 ) -> (StatusCode, Html<String>) {
     let name = sandbox
-        .rooms()
+        .rooms
+        .of(room_id)
         .get(room_id)
         .map(|room| room.json["name"].as_str().unwrap_or_default().to_owned());
     match name {

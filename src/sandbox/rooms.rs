@@ -113,7 +113,7 @@ pub(crate) async fn create(
         .counters
         .rooms_created
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    sandbox.rooms().insert(
+    sandbox.rooms.insert(
         room_id,
         Room {
             json: room.clone(),
@@ -133,7 +133,7 @@ fn not_found(room_id: &str) -> Answer {
 }
 
 pub(crate) async fn get_one(State(sandbox): State<Sandbox>, Path(room_id): Path<String>) -> Answer {
-    match sandbox.rooms().get(&room_id) {
+    match sandbox.rooms.of(&room_id).get(&room_id) {
         Some(room) => ok(Map::from_iter([("room".to_owned(), room.json.clone())])),
         None => not_found(&room_id),
     }
@@ -159,7 +159,7 @@ pub(crate) async fn update(
         }
     };
     check_settings(&sandbox, &patch_settings, false)?;
-    let mut rooms = sandbox.rooms();
+    let mut rooms = sandbox.rooms.of(&room_id);
     let Some(room) = rooms.get_mut(&room_id) else {
         return not_found(&room_id);
     };
@@ -175,7 +175,7 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn delete(State(sandbox): State<Sandbox>, Path(room_id): Path<String>) -> Answer {
-    let mut rooms = sandbox.rooms();
+    let mut rooms = sandbox.rooms.of(&room_id);
     match rooms.get(&room_id) {
         None => not_found(&room_id),
         Some(room) if room.live_users > 0 => reject(
@@ -192,7 +192,12 @@ pub(crate) async fn delete(State(sandbox): State<Sandbox>, Path(room_id): Path<S
 }
 
 pub(crate) async fn users(State(sandbox): State<Sandbox>, Path(room_id): Path<String>) -> Answer {
-    let Some(count) = sandbox.rooms().get(&room_id).map(|r| r.live_users) else {
+    let Some(count) = sandbox
+        .rooms
+        .of(&room_id)
+        .get(&room_id)
+        .map(|r| r.live_users)
+    else {
         return not_found(&room_id);
     };
     let users: Vec<Value> = (1..=count)
@@ -234,7 +239,12 @@ pub(crate) async fn token(
             "role must be moderator, participant or viewer",
         );
     }
-    let Some(room) = sandbox.rooms().get(&room_id).map(|r| r.json.clone()) else {
+    let Some(room) = sandbox
+        .rooms
+        .of(&room_id)
+        .get(&room_id)
+        .map(|r| r.json.clone())
+    else {
         return not_found(&room_id);
     };
     let opens = room["settings"]["scheduled_time"]
@@ -278,7 +288,7 @@ pub(crate) async fn set_live(
             "users must be a non-negative number",
         );
     };
-    match sandbox.rooms().get_mut(&room_id) {
+    match sandbox.rooms.of(&room_id).get_mut(&room_id) {
         Some(room) => {
             room.live_users = users;
             ok(Map::new())
