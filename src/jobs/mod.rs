@@ -72,11 +72,11 @@ pub trait JobStore: MeetingStore {
         cursor: Option<String>,
     ) -> Result<bool, StoreError>;
     /// Up to `limit` open meetings marked unsynced (a change's outcome at EnableX is unknown)
-    /// as of before `cutoff` that no change holds at `now`, longest waiting first, each with
-    /// the time it is marked as of.
+    /// as of before `cutoff` that no change holds, or whose hold lapsed by `lapsed_by`,
+    /// longest waiting first, each with the time it was first marked.
     async fn unsynced_changes(
         &self,
-        now: DateTime<Utc>,
+        lapsed_by: DateTime<Utc>,
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(Meeting, DateTime<Utc>)>, StoreError>;

@@ -5,7 +5,9 @@
 use super::lease::Run;
 use super::{BATCH, JobError, Jobs, count_run};
 use crate::enablex::Room;
-use crate::meetings::{Meeting, MeetingStore, Resync, State, StoreError, now, resync};
+use crate::meetings::{
+    Meeting, MeetingError, MeetingStore, PUSH_MARGIN, Resync, State, StoreError, now, resync,
+};
 use chrono::Duration as ChronoDuration;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +19,8 @@ const ORPHAN_SAMPLE: usize = 100;
 const RESYNC_PER_RUN: u32 = 100;
 /// The longest a meeting whose push keeps failing waits before the next try.
 const RESYNC_BACKOFF_MAX: ChronoDuration = ChronoDuration::hours(6);
+/// Less time than this left in the pushes' share of a run, and they stop for this run.
+const RESYNC_LEAST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An upstream room that no active meeting accounts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,8 +172,8 @@ impl Jobs {
     /// unsynced (its outcome at EnableX unknown) back to EnableX, so the two agree again, within
     /// a quarter of the run's time (the creations, which hold their callers' keys, get the
     /// rest). Only marks older than the grace period: the call that left one may still be on
-    /// its way to EnableX. A push that fails is tried again after twice as long as its meeting
-    /// had waited (at most [`RESYNC_BACKOFF_MAX`]), at the back of the queue.
+    /// its way to EnableX. A push that fails is tried again once as long again as its meeting
+    /// has been marked (at least a grace period, at most [`RESYNC_BACKOFF_MAX`]).
     async fn resync_changes(
         &self,
         run: &Run,
@@ -180,21 +184,29 @@ impl Jobs {
             .min(tokio::time::Instant::now() + self.budget / 4);
         let at = now();
         let grace = ChronoDuration::from_std(self.grace).unwrap_or_default();
+        let cutoff = at - grace;
+        // A killed process's hold: its last call went out PUSH_MARGIN before the hold lapsed.
+        let lapsed_by = cutoff + ChronoDuration::from_std(PUSH_MARGIN).unwrap_or_default();
         let unsynced = self
             .store
-            .unsynced_changes(at, at - grace, RESYNC_PER_RUN)
+            .unsynced_changes(lapsed_by, cutoff, RESYNC_PER_RUN)
             .await?;
         report.queries += 1;
         let store: Arc<dyn MeetingStore> = self.store.clone();
         for (meeting, since) in &unsynced {
             run.check()?;
-            if tokio::time::Instant::now() >= slice_end {
+            // Too little time left for an attempt (the client would not even make it).
+            if slice_end.saturating_duration_since(tokio::time::Instant::now()) < RESYNC_LEAST {
                 break;
             }
-            // Eligible again once twice the wait so far has passed.
-            let waited = (now() - *since).max(grace);
-            let retry_at = now() + (waited * 2).min(RESYNC_BACKOFF_MAX) - grace;
-            let pushed = resync(store.clone(), &self.enablex, meeting, retry_at);
+            // Tried again once as long again as the meeting has been marked (at least a grace
+            // period after this failure, at most RESYNC_BACKOFF_MAX).
+            let retry_at = || {
+                let failed = now();
+                let wait = (failed - *since).min(RESYNC_BACKOFF_MAX).max(grace);
+                failed + wait - grace
+            };
+            let pushed = resync(store.clone(), &self.enablex, meeting, cutoff, retry_at);
             match crate::deadline::within(slice_end, pushed).await {
                 Ok(Resync::Pushed) => {
                     report.enablex_calls += 1;
@@ -212,7 +224,9 @@ impl Jobs {
                     report.resync_gave_up.push(meeting.id);
                 }
                 Err(err) => {
-                    report.enablex_calls += 1;
+                    if matches!(err, MeetingError::Upstream(_)) {
+                        report.enablex_calls += 1;
+                    }
                     tracing::warn!(meeting_id = %meeting.id, error = %err, "could not push a meeting's recorded values to EnableX; a later run tries again");
                 }
             }

@@ -128,7 +128,7 @@ impl Service {
         let mut changed = current.changed(change, now())?;
         // Hold the row before EnableX hears of the change: a concurrent change loses here,
         // before it reaches EnableX, so EnableX and the record never disagree.
-        let hold = ChangeHold::take(self.store.clone(), &current).await?;
+        let hold = ChangeHold::take(self.store.clone(), &current, None).await?;
         let Some(hold) = hold else {
             return Err(conflict());
         };
@@ -193,16 +193,18 @@ pub enum Resync {
 }
 
 /// Pushes a meeting's recorded values to EnableX after a change whose outcome there is unknown
-/// left the row marked unsynced (the reconciler calls this, a grace period after the mark).
-/// The meeting is held meanwhile, as a change would hold it. A push that fails leaves the mark,
-/// as of `retry_at`, for a later run.
+/// left the row marked unsynced (the reconciler calls this, a grace period after the mark). The
+/// meeting is held meanwhile, as a change would hold it, and only if it is still marked as of
+/// `due` or before (a change whose outcome was unknown since then is left its grace). A push
+/// that fails leaves the mark, as of what `retry_at` says when it failed, for a later run.
 pub async fn resync(
     store: Arc<dyn MeetingStore>,
     enablex: &EnableXClient,
     meeting: &Meeting,
-    retry_at: DateTime<Utc>,
+    due: DateTime<Utc>,
+    retry_at: impl FnOnce() -> DateTime<Utc>,
 ) -> Result<Resync, MeetingError> {
-    let Some(hold) = ChangeHold::take(store.clone(), meeting).await? else {
+    let Some(hold) = ChangeHold::take(store.clone(), meeting, Some(due)).await? else {
         return Ok(Resync::Busy);
     };
     let Some(room_id) = &meeting.room_id else {
@@ -223,7 +225,7 @@ pub async fn resync(
             settled(store, hold, Resync::GaveUp(why)).await
         }
         Err(failed) => {
-            hold.release(LetGo::Unsynced, retry_at).await;
+            hold.release(LetGo::Unsynced, retry_at()).await;
             Err(failed.error.into())
         }
     }
@@ -255,7 +257,7 @@ fn refuses_the_values(err: &EnableXError) -> bool {
 /// [`PUSH_MARGIN`] before (see [`ChangeHold::push`]).
 const CHANGE_HOLD: Duration = Duration::minutes(2);
 /// What a hold keeps in hand after its push's last chance to end.
-const PUSH_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+pub const PUSH_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A meeting held for one change. Dropped before the change is written (EnableX failed, or the
 /// request was cut off), it lets go of the meeting.
@@ -272,13 +274,21 @@ impl ChangeHold {
     async fn take(
         store: Arc<dyn MeetingStore>,
         meeting: &Meeting,
+        due: Option<DateTime<Utc>>,
     ) -> Result<Option<Self>, StoreError> {
         let token = Uuid::new_v4();
         let at = now();
         let push_by =
             tokio::time::Instant::now() + CHANGE_HOLD.to_std().unwrap_or_default() - PUSH_MARGIN;
         let held = store
-            .hold_for_change(meeting.id, meeting.updated_at, token, at + CHANGE_HOLD, at)
+            .hold_for_change(
+                meeting.id,
+                meeting.updated_at,
+                token,
+                at + CHANGE_HOLD,
+                at,
+                due,
+            )
             .await?;
         Ok(held.then_some(Self {
             store,

@@ -11,7 +11,7 @@ mod store;
 mod urls;
 
 pub use access::Person;
-pub use change::{ChangeError, MeetingChange, Resync, resync};
+pub use change::{ChangeError, MeetingChange, PUSH_MARGIN, Resync, resync};
 pub use idempotency::Idempotent;
 pub use schedule::{
     JOIN_EARLY_MINUTES, MAX_DURATION_MINUTES, MAX_INSTANT, MIN_INSTANT, Schedule, parse_instant,

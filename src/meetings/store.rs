@@ -66,7 +66,8 @@ pub trait MeetingStore: Send + Sync + 'static {
     /// Holds an active meeting for a change until `until`, if it is unchanged since
     /// `expected_updated_at` and no other change holds it (or that hold has lapsed at `now`).
     /// The row is marked unsynced by `token` first (unless it is already marked), as of
-    /// `now`: until the change is written or refused, EnableX may hold other values.
+    /// `now`: until the change is written or refused, EnableX may hold other values. With
+    /// `due`, only a row marked as of `due` or before (a push of the record's values).
     async fn hold_for_change(
         &self,
         id: Uuid,
@@ -74,6 +75,7 @@ pub trait MeetingStore: Send + Sync + 'static {
         token: Uuid,
         until: DateTime<Utc>,
         now: DateTime<Utc>,
+        due: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError>;
     /// Lets go of a hold without changing the meeting. With [`LetGo::Unchanged`] the mark its
     /// hold set goes too (not one an earlier change left); with [`LetGo::Unsynced`] the row

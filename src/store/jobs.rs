@@ -76,7 +76,7 @@ impl JobStore for SqlStore {
     ) -> Result<Vec<Meeting>, StoreError> {
         let sql = format!(
             "UPDATE meetings SET ended_at = ends_at, updated_at = $1, unsynced_by = NULL, \
-             unsynced_at = NULL WHERE id IN \
+             unsynced_at = NULL, unsynced_since = NULL WHERE id IN \
              (SELECT id FROM meetings WHERE state = 'active' AND kind = 'scheduled' \
               AND ended_at IS NULL AND ends_at <= $1 ORDER BY ends_at LIMIT $2) \
              RETURNING {COLUMNS}"
@@ -156,24 +156,24 @@ impl JobStore for SqlStore {
 
     async fn unsynced_changes(
         &self,
-        now: DateTime<Utc>,
+        lapsed_by: DateTime<Utc>,
         cutoff: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(Meeting, DateTime<Utc>)>, StoreError> {
         // Through the index of marked rows only, longest waiting first. A mark whose change
         // still holds the row is that change's to settle.
         let sql = format!(
-            "SELECT {COLUMNS}, unsynced_at FROM meetings WHERE unsynced_by IS NOT NULL \
+            "SELECT {COLUMNS}, unsynced_since FROM meetings WHERE unsynced_by IS NOT NULL \
              AND unsynced_at <= $2 AND state = 'active' AND ended_at IS NULL \
              AND (change_token IS NULL OR change_until <= $1) ORDER BY unsynced_at LIMIT $3"
         );
         self.fetch(
             &sql,
-            vec![now.into(), cutoff.into(), i64::from(limit).into()],
+            vec![lapsed_by.into(), cutoff.into(), i64::from(limit).into()],
             |row| {
                 let since = row
-                    .time("unsynced_at")?
-                    .ok_or_else(|| StoreError::Other("stored unsynced_at is null".into()))?;
+                    .time("unsynced_since")?
+                    .ok_or_else(|| StoreError::Other("stored unsynced_since is null".into()))?;
                 Ok((meeting(row)?, since))
             },
         )
@@ -183,7 +183,8 @@ impl JobStore for SqlStore {
     async fn mark_ended(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.execute(
             "UPDATE meetings SET ended_at = COALESCE(ended_at, $2), updated_at = $2, \
-             unsynced_by = NULL, unsynced_at = NULL WHERE id = $1 AND state = 'active'",
+             unsynced_by = NULL, unsynced_at = NULL, unsynced_since = NULL \
+             WHERE id = $1 AND state = 'active'",
             vec![id.into(), at.into()],
         )
         .await?;

@@ -197,7 +197,8 @@ impl MeetingStore for SqlStore {
     async fn mark_deleted(&self, id: Uuid, at: DateTime<Utc>) -> Result<Meeting, StoreError> {
         let sql = format!(
             "UPDATE meetings SET state = 'deleted', deleted_at = COALESCE(deleted_at, $2), \
-             updated_at = $2, unsynced_by = NULL, unsynced_at = NULL WHERE id = $1 AND state IN ('active', 'deleted') RETURNING {COLUMNS}"
+             updated_at = $2, unsynced_by = NULL, unsynced_at = NULL, unsynced_since = NULL \
+             WHERE id = $1 AND state IN ('active', 'deleted') RETURNING {COLUMNS}"
         );
         self.fetch_one(&sql, vec![id.into(), at.into()], meeting)
             .await?
@@ -211,20 +212,24 @@ impl MeetingStore for SqlStore {
         token: Uuid,
         until: DateTime<Utc>,
         now: DateTime<Utc>,
+        due: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let held = self
             .execute(
                 "UPDATE meetings SET change_token = $3, change_until = $4, \
                  unsynced_at = CASE WHEN unsynced_by IS NULL THEN $5 ELSE unsynced_at END, \
+                 unsynced_since = CASE WHEN unsynced_by IS NULL THEN $5 ELSE unsynced_since END, \
                  unsynced_by = COALESCE(unsynced_by, $3) \
                  WHERE id = $1 AND state = 'active' AND updated_at = $2 \
-                 AND (change_token IS NULL OR change_until <= $5)",
+                 AND (change_token IS NULL OR change_until <= $5) \
+                 AND ($6 IS NULL OR (unsynced_by IS NOT NULL AND unsynced_at <= $6))",
                 vec![
                     id.into(),
                     expected_updated_at.into(),
                     token.into(),
                     until.into(),
                     now.into(),
+                    due.into(),
                 ],
             )
             .await?;
@@ -243,6 +248,7 @@ impl MeetingStore for SqlStore {
             LetGo::Unchanged => (
                 "UPDATE meetings SET change_token = NULL, change_until = NULL, \
                  unsynced_at = CASE WHEN unsynced_by = $2 THEN NULL ELSE unsynced_at END, \
+                 unsynced_since = CASE WHEN unsynced_by = $2 THEN NULL ELSE unsynced_since END, \
                  unsynced_by = CASE WHEN unsynced_by = $2 THEN NULL ELSE unsynced_by END \
                  WHERE id = $1 AND change_token = $2",
                 vec![id.into(), token.into()],
@@ -262,7 +268,8 @@ impl MeetingStore for SqlStore {
         let settled = self
             .execute(
                 "UPDATE meetings SET change_token = NULL, change_until = NULL, \
-                 unsynced_by = NULL, unsynced_at = NULL WHERE id = $1 AND change_token = $2",
+                 unsynced_by = NULL, unsynced_at = NULL, unsynced_since = NULL \
+                 WHERE id = $1 AND change_token = $2",
                 vec![id.into(), token.into()],
             )
             .await?;
@@ -284,7 +291,9 @@ impl MeetingStore for SqlStore {
              change_token = NULL, change_until = NULL, \
              unsynced_at = CASE WHEN $12 IS NOT NULL THEN $12 \
              WHEN unsynced_by = $11 THEN NULL ELSE unsynced_at END, \
-             unsynced_by = CASE WHEN $12 IS NOT NULL THEN unsynced_by \
+             unsynced_since = CASE WHEN $12 IS NOT NULL THEN COALESCE(unsynced_since, $12) \
+             WHEN unsynced_by = $11 THEN NULL ELSE unsynced_since END, \
+             unsynced_by = CASE WHEN $12 IS NOT NULL THEN COALESCE(unsynced_by, $11) \
              WHEN unsynced_by = $11 THEN NULL ELSE unsynced_by END \
              WHERE id = $1 AND state = 'active' AND updated_at = $2 AND change_token = $11 \
              RETURNING {COLUMNS}"

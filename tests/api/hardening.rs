@@ -554,3 +554,110 @@ async fn a_change_with_an_unknown_outcome_is_pushed_again_until_enablex_agrees()
         );
     }
 }
+
+/// A push of the record's values that EnableX keeps refusing for a reason that may pass (here a
+/// 401, as during a key rotation) keeps the mark and backs off: the next run does not try
+/// again at once; once EnableX takes calls again, a later run pushes and both agree.
+#[tokio::test]
+async fn a_push_that_fails_backs_off_and_keeps_the_mark() {
+    for backend in each_backend().await {
+        let app = app(backend).await;
+        let m = app
+            .create(json!({"name": "Before", "kind": "permanent"}))
+            .await;
+        let (id, room_id) = (
+            m["id"].as_str().expect("id").to_owned(),
+            m["room_id"].as_str().expect("room").to_owned(),
+        );
+        app.set_faults(json!({"lose_response_rate": 1.0, "operations": ["update"]}))
+            .await;
+        assert_eq!(patch_name(&app, &id, "Lost").await, 502);
+        // The mark is this old when the first push fails, so the next waits as long again.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        app.set_faults(json!({"error_rate": 1.0, "error_status": 401, "operations": ["update"]}))
+            .await;
+        let jobs = app.jobs(false).await;
+        let refused = || async { app.sandbox_stats().await["faults_injected"].as_u64() };
+        let before = refused().await;
+        let first = jobs.reconcile().await.expect("reconcile");
+        assert!(
+            first.resynced.is_empty() && first.resync_gave_up.is_empty(),
+            "{first:?}"
+        );
+        let tried = refused().await;
+        assert!(tried > before, "{backend:?}: the push was tried");
+        let second = jobs.reconcile().await.expect("reconcile");
+        assert!(second.resynced.is_empty(), "{second:?}");
+        assert_eq!(
+            refused().await,
+            tried,
+            "{backend:?}: not tried again at once"
+        );
+        assert_ne!(upstream_name(&app, &room_id).await, "Before", "{backend:?}");
+
+        app.set_faults(json!({})).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let report = jobs.reconcile().await.expect("reconcile");
+            if report
+                .resynced
+                .iter()
+                .any(|pushed| pushed.to_string() == id)
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend:?}: pushed in the end"
+            );
+            // The backoff runs on the clock: runs are repeated, within a deadline.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(upstream_name(&app, &room_id).await, "Before", "{backend:?}");
+    }
+}
+
+/// The reconciler takes a marked meeting for a push only if its latest unknown outcome is older
+/// than the grace's cutoff: a change that went unanswered after the queue was read keeps its
+/// own grace, whatever the queue said.
+#[tokio::test]
+async fn a_push_is_held_off_by_a_newer_unknown_outcome() {
+    use roomgate::store::MeetingStore;
+    for backend in each_backend().await {
+        let app = app(backend).await;
+        let m = app
+            .create(json!({"name": "Before", "kind": "permanent"}))
+            .await;
+        let id: uuid::Uuid = m["id"].as_str().expect("id").parse().expect("uuid");
+        app.set_faults(json!({"lose_response_rate": 1.0, "operations": ["update"]}))
+            .await;
+        let queue_read = chrono::Utc::now();
+        assert_eq!(patch_name(&app, &id.to_string(), "Lost").await, 502);
+        let store = roomgate::store::connect(&app.database_url, &Default::default())
+            .await
+            .expect("store");
+        let row = store.get(id).await.expect("get").expect("row");
+        let now = chrono::Utc::now();
+        let hold = |due| {
+            let store = store.clone();
+            async move {
+                store
+                    .hold_for_change(
+                        id,
+                        row.updated_at,
+                        uuid::Uuid::new_v4(),
+                        now + chrono::Duration::minutes(2),
+                        now,
+                        due,
+                    )
+                    .await
+                    .expect("hold")
+            }
+        };
+        assert!(
+            !hold(Some(queue_read)).await,
+            "{backend:?}: marked after the cutoff"
+        );
+        assert!(hold(Some(now)).await, "{backend:?}: due by now");
+    }
+}
