@@ -4,7 +4,7 @@
 
 use super::lease::Run;
 use super::{BATCH, JobError, Jobs, count_run};
-use crate::enablex::Room;
+use crate::enablex::{EnableXError, Room};
 use crate::meetings::{
     Meeting, MeetingError, MeetingStore, PUSH_MARGIN, Resync, State, StoreError, now, resync,
 };
@@ -200,9 +200,13 @@ impl Jobs {
                 break;
             }
             // Tried again once as long again as the meeting has been marked (at least a grace
-            // period after this failure, at most RESYNC_BACKOFF_MAX).
+            // period after this failure, at most RESYNC_BACKOFF_MAX); a push cut short by this
+            // run's own share of time, a grace period after.
             let retry_at = || {
                 let failed = now();
+                if slice_end.saturating_duration_since(tokio::time::Instant::now()) < RESYNC_LEAST {
+                    return failed;
+                }
                 let wait = (failed - *since).min(RESYNC_BACKOFF_MAX).max(grace);
                 failed + wait - grace
             };
@@ -224,7 +228,10 @@ impl Jobs {
                     report.resync_gave_up.push(meeting.id);
                 }
                 Err(err) => {
-                    if matches!(err, MeetingError::Upstream(_)) {
+                    if matches!(
+                        err,
+                        MeetingError::Upstream(ref e) if !matches!(e, EnableXError::CircuitOpen { .. })
+                    ) {
                         report.enablex_calls += 1;
                     }
                     tracing::warn!(meeting_id = %meeting.id, error = %err, "could not push a meeting's recorded values to EnableX; a later run tries again");

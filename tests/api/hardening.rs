@@ -573,7 +573,7 @@ async fn a_push_that_fails_backs_off_and_keeps_the_mark() {
             .await;
         assert_eq!(patch_name(&app, &id, "Lost").await, 502);
         // The mark is this old when the first push fails, so the next waits as long again.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
         app.set_faults(json!({"error_rate": 1.0, "error_status": 401, "operations": ["update"]}))
             .await;
         let jobs = app.jobs(false).await;
