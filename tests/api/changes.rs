@@ -15,14 +15,6 @@ async fn patch(app: &TestApp, id: &str, body: Value) -> (u16, Value) {
     (status, response.json().await.expect("json"))
 }
 
-async fn upstream_room(app: &TestApp, room_id: &str) -> Value {
-    app.sandbox_rooms()
-        .await
-        .into_iter()
-        .find(|r| r["room_id"] == room_id)
-        .expect("room upstream")
-}
-
 #[tokio::test]
 async fn changing_a_meeting_on_sqlite() {
     changing_a_meeting(spawn_app(Backend::Sqlite).await.expect("sqlite")).await;
@@ -64,7 +56,7 @@ async fn changing_a_meeting(app: TestApp) {
         changed["settings"]["moderators"], 1,
         "other settings are kept"
     );
-    let room = upstream_room(&app, room_id).await;
+    let room = app.upstream_room(room_id).await;
     assert_eq!(room["name"], "Planning v2");
     assert_eq!(room["settings"]["duration"], 45);
     assert_eq!(room["settings"]["quality"], "HD");
@@ -83,7 +75,7 @@ async fn changing_a_meeting(app: TestApp) {
         .expect("start")
         .with_timezone(&chrono::Utc);
     assert_eq!(
-        upstream_room(&app, room_id).await["settings"]["scheduled_time"],
+        app.upstream_room(room_id).await["settings"]["scheduled_time"],
         start.format("%Y-%m-%d %H:%M:%S").to_string()
     );
 

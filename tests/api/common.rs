@@ -361,6 +361,15 @@ impl TestApp {
         json["rooms"].as_array().expect("rooms").clone()
     }
 
+    /// One room as the sandbox (EnableX) holds it.
+    pub async fn upstream_room(&self, room_id: &str) -> Value {
+        self.sandbox_rooms()
+            .await
+            .into_iter()
+            .find(|r| r["room_id"] == room_id)
+            .expect("room upstream")
+    }
+
     /// Puts `users` people into a room's live session in the sandbox.
     pub async fn set_live_users(&self, room_id: &str, users: u64) {
         let response = self

@@ -368,11 +368,7 @@ async fn of_two_concurrent_changes_only_the_one_recorded_reaches_enablex() {
 
 /// The room's name as EnableX holds it.
 async fn upstream_name(app: &TestApp, room_id: &str) -> String {
-    let rooms = app.sandbox_rooms().await;
-    let room = rooms
-        .iter()
-        .find(|r| r["room_id"] == room_id)
-        .expect("room");
+    let room = app.upstream_room(room_id).await;
     room["name"].as_str().expect("name").to_owned()
 }
 
