@@ -5,7 +5,7 @@
 # moderator URL, each one recorded durably before the answer) and with MODERATOR_URL_IN_ANSWERS=false
 # ("withheld": no URL in answers, so nothing to record). Reads cycle over 1,000 meetings each.
 #
-#   cargo build --release --locked --examples
+#   cargo build --release --locked --bin roomgate --examples
 #   BENCH_DATABASE_URL=postgres://user:pass@127.0.0.1:5432/db ./scripts/bench.sh [--write]
 #
 # BENCH_DATABASE_URL: a PostgreSQL role that may CREATE DATABASE; two fresh databases are made
@@ -31,8 +31,12 @@ held_connections=1000
 target=${CARGO_TARGET_DIR:-target}
 bin=$target/release/roomgate
 reference=$target/release/examples/reference
+build="cargo build --release --locked --bin roomgate --examples"
 for f in "$bin" "$reference"; do
-  [[ -x $f ]] || { echo "$f is missing: cargo build --release --locked --examples" >&2; exit 1; }
+  [[ -x $f ]] || { echo "$f is missing: $build" >&2; exit 1; }
+  # A build older than the sources would measure other code than the run says it does.
+  newer=$(find src migrations bench/reference.rs Cargo.toml Cargo.lock -type f -newer "$f" -print -quit)
+  [[ -z $newer ]] || { echo "$f is older than $newer: $build" >&2; exit 1; }
 done
 for tool in wrk node psql python3 curl; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (wrk: apt-get install wrk)" >&2; exit 1; }

@@ -421,16 +421,31 @@ impl BatchWrite for Grants {
         lane: &mut Lane,
         items: &[Vec<ModeratorGrant>],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        insert_grants(lane, items.iter().flatten()).await?;
+        insert_grants(lane, items).await?;
         Ok(items.iter().map(|_| Ok(())).collect())
     }
 }
 
-async fn insert_grants(
-    lane: &mut Lane,
-    grants: impl Iterator<Item = &ModeratorGrant>,
-) -> Result<(), StoreError> {
-    let rows: Vec<Vec<Arg>> = grants
+/// Whether `item` is one answer handing out several meetings' moderator URLs at once (a list
+/// page): one caller, one kind, one instant. In PostgreSQL such an item is recorded as one
+/// row of `moderator_grant_pages` naming every meeting (see its migration).
+fn one_page(item: &[ModeratorGrant]) -> bool {
+    let Some((first, rest)) = item.split_first() else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .iter()
+            .all(|g| g.caller == first.caller && g.what == first.what && g.at == first.at)
+}
+
+async fn insert_grants(lane: &mut Lane, items: &[Vec<ModeratorGrant>]) -> Result<(), StoreError> {
+    let postgres = lane.postgres();
+    let (pages, alone): (Vec<&Vec<ModeratorGrant>>, Vec<&Vec<ModeratorGrant>>) =
+        items.iter().partition(|item| postgres && one_page(item));
+    let rows: Vec<Vec<Arg>> = alone
+        .into_iter()
+        .flatten()
         .map(|g| {
             vec![
                 Uuid::now_v7().into(),
@@ -441,14 +456,52 @@ async fn insert_grants(
             ]
         })
         .collect();
-    let postgres = lane.postgres();
+    const INSERT_ROWS: &str = "INSERT INTO moderator_grants (id, meeting_id, caller, what, at) ";
+    if postgres {
+        // One statement (one round trip, one commit) whatever the mix: the grants handed out
+        // alone as rows, the pages as one row each, their meeting ids as an array literal.
+        let pages: Vec<Vec<Arg>> = pages
+            .into_iter()
+            .map(|page| {
+                let ids: Vec<String> = page.iter().map(|g| g.meeting_id.to_string()).collect();
+                vec![
+                    Uuid::now_v7().into(),
+                    page[0].caller.as_str().into(),
+                    page[0].what.as_str().into(),
+                    page[0].at.into(),
+                    format!("{{{}}}", ids.join(",")).into(),
+                ]
+            })
+            .collect();
+        let mut q = Statement::new("");
+        match (rows.is_empty(), pages.is_empty()) {
+            (_, true) => {
+                q.push(INSERT_ROWS).rows(true, rows);
+            }
+            (true, false) => {}
+            (false, false) => {
+                q.push("WITH r AS (")
+                    .push(INSERT_ROWS)
+                    .rows(true, rows)
+                    .push(") ");
+            }
+        }
+        if !pages.is_empty() {
+            q.push(
+                "INSERT INTO moderator_grant_pages (id, caller, what, at, meeting_ids) \
+                 SELECT i, c, w, a, CAST(m AS uuid[]) FROM (",
+            )
+            .rows(true, pages)
+            .push(") AS p(i, c, w, a, m)");
+        }
+        return lane.fetch(&q.sql, q.args, nothing).await.map(drop);
+    }
     let insert = |rows: Vec<Vec<Arg>>| {
-        let mut q =
-            Statement::new("INSERT INTO moderator_grants (id, meeting_id, caller, what, at) ");
-        q.rows(postgres, rows);
+        let mut q = Statement::new(INSERT_ROWS);
+        q.rows(false, rows);
         q
     };
-    if postgres || rows.len() <= MAX_BATCH {
+    if rows.len() <= MAX_BATCH {
         let q = insert(rows);
         return lane.fetch(&q.sql, q.args, nothing).await.map(drop);
     }

@@ -399,13 +399,23 @@ impl MeetingStore for SqlStore {
     }
 
     async fn grants(&self, meeting_id: Uuid) -> Result<Vec<ModeratorGrant>, StoreError> {
-        self.fetch(
-            "SELECT meeting_id, caller, what, at FROM moderator_grants \
-             WHERE meeting_id = $1 ORDER BY at, id",
-            vec![meeting_id.into()],
-            grant,
-        )
-        .await
+        // PostgreSQL records a list page's grants as one row naming all its meetings (see
+        // `batch::insert_grants`); SQLite records each as its own row.
+        let sql = match self.db {
+            super::Db::Postgres(_) => {
+                "SELECT meeting_id, caller, what, at FROM (\
+                 SELECT meeting_id, caller, what, at, id FROM moderator_grants \
+                 WHERE meeting_id = $1 \
+                 UNION ALL SELECT m, caller, what, at, id \
+                 FROM moderator_grant_pages, UNNEST(meeting_ids) AS m \
+                 WHERE meeting_ids @> ARRAY[$1] AND m = $1) AS g ORDER BY at, id"
+            }
+            super::Db::Sqlite(_) => {
+                "SELECT meeting_id, caller, what, at FROM moderator_grants \
+                 WHERE meeting_id = $1 ORDER BY at, id"
+            }
+        };
+        self.fetch(sql, vec![meeting_id.into()], grant).await
     }
 }
 

@@ -839,3 +839,113 @@ async fn a_large_group_of_grants_is_recorded_whole_or_not_at_all() {
     store.record_grants(&group).await.expect("record");
     assert_eq!(store.grants(id).await.expect("grants").len(), 100);
 }
+
+/// PostgreSQL records a list page's moderator URLs as one row naming every meeting on it
+/// (migration `20261130000004`), and a meeting's grants are read from both tables. Many answers
+/// at once, each group mixing pages and grants handed out alone: every page is one row, each
+/// meeting has exactly the grants its answers handed out, a meeting named twice on a page
+/// counts twice, and an answer whose grants cannot be written (a caller with a NUL, which
+/// PostgreSQL's text refuses) fails alone, whether or not it shared its statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_page_s_grants_are_one_row_and_each_meeting_finds_its_own() {
+    use roomgate::meetings::{GrantKind, ModeratorGrant};
+    use sqlx::Connection;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    if !each_backend().await.contains(&Backend::Postgres) {
+        return;
+    }
+    let app = spawn_app_with(Backend::Postgres, |c| c)
+        .await
+        .expect("postgres");
+    let ids: Vec<uuid::Uuid> = creates_at_once(&app, 12, "Paged")
+        .await
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").parse().expect("uuid"))
+        .collect();
+    let store = Arc::new(
+        roomgate::store::connect(&app.database_url, &Default::default())
+            .await
+            .expect("store"),
+    );
+    let answer = |caller: &str, meetings: &[uuid::Uuid]| -> Vec<ModeratorGrant> {
+        let at = now();
+        meetings
+            .iter()
+            .map(|&meeting_id| ModeratorGrant {
+                meeting_id,
+                caller: caller.into(),
+                what: GrantKind::Url,
+                at,
+            })
+            .collect()
+    };
+    // (the answer's grants, whether it must be recorded)
+    let mut answers: Vec<(Vec<ModeratorGrant>, bool)> = Vec::new();
+    for round in 0..20 {
+        let start = round % ids.len();
+        let page: Vec<uuid::Uuid> = ids
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(2 + round % 9)
+            .copied()
+            .collect();
+        answers.push((answer("key:owner", &page), true));
+        answers.push((answer("key:owner", &[ids[(round * 5) % ids.len()]]), true));
+        if round % 4 == 0 {
+            answers.push((answer("key:owner", &[ids[0], ids[0], ids[1]]), true));
+        }
+        if round % 5 == 0 {
+            answers.push((answer("key:\0bad", &page), false));
+            answers.push((answer("key:\0bad", &[ids[2]]), false));
+        }
+    }
+    let writes: Vec<_> = answers
+        .iter()
+        .map(|(grants, _)| {
+            let store = store.clone();
+            let grants = grants.clone();
+            tokio::spawn(async move { store.record_grants(&grants).await })
+        })
+        .collect();
+    let mut expected: HashMap<uuid::Uuid, usize> = ids.iter().map(|&id| (id, 1)).collect();
+    let mut pages = 0;
+    for ((grants, good), write) in answers.iter().zip(writes) {
+        let written = write.await.expect("task");
+        assert_eq!(written.is_ok(), *good, "{grants:?}: {written:?}");
+        if *good {
+            pages += usize::from(grants.len() > 1);
+            for g in grants {
+                *expected.get_mut(&g.meeting_id).expect("ours") += 1;
+            }
+        }
+    }
+    for id in &ids {
+        let grants = store.grants(*id).await.expect("grants");
+        assert_eq!(grants.len(), expected[id], "{id}: {grants:?}");
+        assert!(
+            grants
+                .iter()
+                .all(|g| g.caller == "key:owner" && g.meeting_id == *id)
+        );
+        assert!(grants.windows(2).all(|w| w[0].at <= w[1].at), "in order");
+    }
+    let mut db = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM moderator_grant_pages")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(rows as usize, pages, "one row per page");
+    let alone: i64 = sqlx::query_scalar("SELECT count(*) FROM moderator_grants")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(
+        alone as usize,
+        ids.len() + 20,
+        "the creates' and the single reads'"
+    );
+}
