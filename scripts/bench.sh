@@ -32,11 +32,14 @@ target=${CARGO_TARGET_DIR:-target}
 bin=$target/release/roomgate
 reference=$target/release/examples/reference
 build="cargo build --release --locked --bin roomgate --examples"
+sources=(src migrations bench/reference.rs build.rs Cargo.toml Cargo.lock) # what the builds are made of
 for f in "$bin" "$reference"; do
   [[ -x $f ]] || { echo "$f is missing: $build" >&2; exit 1; }
   # A build older than the sources would measure other code than the run says it does.
-  newer=$(find src migrations bench/reference.rs Cargo.toml Cargo.lock -type f -newer "$f" -print -quit)
-  [[ -z $newer ]] || { echo "$f is older than $newer: $build" >&2; exit 1; }
+  newer=$(find "${sources[@]}" -type f \( -name '*.rs' -o -name '*.sql' -o -name '*.html' \
+             -o -name '*.js' -o -name '*.css' -o -name 'Cargo.*' \) -newer "$f" -print -quit)
+  [[ -z $newer ]] || {
+    echo "$f is older than $newer: $build (if cargo says it is fresh: touch $f)" >&2; exit 1; }
 done
 for tool in wrk node psql python3 curl; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (wrk: apt-get install wrk)" >&2; exit 1; }
@@ -233,7 +236,7 @@ cmdline="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }BENCH_SECONDS=$
 { echo "seconds=$seconds"; echo "rounds=$rounds"; echo "cores=$(nproc)"; echo "load=$load"
   echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "postgres=$(admin_psql -c 'SHOW server_version' | cut -d' ' -f1)"
-  echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations || echo +changes)"
+  echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- "${sources[@]}" || echo +changes)"
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"; } >>"$dir/facts"
 echo
 if $write; then
