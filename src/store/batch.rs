@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 /// Rows written by one statement at most.
 const MAX_BATCH: usize = 64;
+/// Why a group of activations is written one by one: on purpose, not a failure.
+const SAME_MEETING_TWICE: &str = "the same meeting twice in one group";
 /// Statements of one kind in flight at once. Each worker holds a connection only while its
 /// queue has work and the pool has connections to spare (see [`Lane`]).
 const WORKERS: usize = 2;
@@ -82,13 +84,18 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
             Ok(results) => results,
             Err(err) if items.len() > 1 && !matches!(err, StoreError::Unavailable(_)) => {
                 // One bad item (or a statement that is wrong for every group): either way
-                // worth knowing, since each item now costs a statement of its own.
-                tracing::warn!(
-                    kind = Self::KIND,
-                    items = items.len(),
-                    error = %err,
-                    "a group of writes failed as a whole: writing its items one by one"
-                );
+                // worth knowing, since each item now costs a statement of its own. Not the
+                // activations' one-by-one on purpose (a create and the reconciler at once).
+                let on_purpose =
+                    matches!(&err, StoreError::Other(why) if why == SAME_MEETING_TWICE);
+                if !on_purpose {
+                    tracing::warn!(
+                        kind = Self::KIND,
+                        items = items.len(),
+                        error = %err,
+                        "a group of writes failed as a whole: writing its items one by one"
+                    );
+                }
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     match counted::<Self>(lane, std::slice::from_ref(item)).await {
@@ -298,9 +305,7 @@ impl BatchWrite for Activations {
         ids.sort_unstable();
         ids.dedup();
         if ids.len() < items.len() {
-            return Err(StoreError::Other(
-                "the same meeting twice in one group".into(),
-            ));
+            return Err(StoreError::Other(SAME_MEETING_TWICE.into()));
         }
         let mut done = activate(lane, items).await?;
         Ok(items
@@ -754,15 +759,33 @@ mod tests {
             eprintln!("TEST_DATABASE_URL is not set: skipping");
             return;
         };
-        let base = base.split('?').next().unwrap_or_default().to_owned();
+        let (without_query, query) = match base.split_once('?') {
+            Some((head, query)) => (head.to_owned(), format!("?{query}")),
+            None => (base.clone(), String::new()),
+        };
+        let (server, _) = without_query
+            .rsplit_once('/')
+            .expect("a database in the URL");
         let name = format!("roomgate_unit_{}", Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
             .expect("create database");
-        let (server, _) = base.rsplit_once('/').expect("a database in the URL");
-        let store = SqlStore::connect(&format!("{server}/{name}"), &Default::default())
+        // The body runs in a task of its own, so that the database is dropped however it ends.
+        let url = format!("{server}/{name}{query}");
+        let outcome = tokio::spawn(pages_and_single_grants(url)).await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .expect("drop database");
+        if let Err(failed) = outcome {
+            std::panic::resume_unwind(failed.into_panic());
+        }
+    }
+
+    async fn pages_and_single_grants(url: String) {
+        let store = SqlStore::connect(&url, &Default::default())
             .await
             .expect("store");
 
@@ -813,10 +836,5 @@ mod tests {
         assert_eq!(count("moderator_grants").await.expect("rows"), 4);
 
         pool.close().await;
-        drop(store);
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .expect("drop database");
     }
 }
