@@ -22,8 +22,6 @@ use uuid::Uuid;
 
 /// Rows written by one statement at most.
 const MAX_BATCH: usize = 64;
-/// Why a group of activations is written one by one: on purpose, not a failure.
-const SAME_MEETING_TWICE: &str = "the same meeting twice in one group";
 /// Statements of one kind in flight at once. Each worker holds a connection only while its
 /// queue has work and the pool has connections to spare (see [`Lane`]).
 const WORKERS: usize = 2;
@@ -84,18 +82,13 @@ pub(super) trait BatchWrite: Send + Sync + 'static {
             Ok(results) => results,
             Err(err) if items.len() > 1 && !matches!(err, StoreError::Unavailable(_)) => {
                 // One bad item (or a statement that is wrong for every group): either way
-                // worth knowing, since each item now costs a statement of its own. Not the
-                // activations' one-by-one on purpose (a create and the reconciler at once).
-                let on_purpose =
-                    matches!(&err, StoreError::Other(why) if why == SAME_MEETING_TWICE);
-                if !on_purpose {
-                    tracing::warn!(
-                        kind = Self::KIND,
-                        items = items.len(),
-                        error = %err,
-                        "a group of writes failed as a whole: writing its items one by one"
-                    );
-                }
+                // worth knowing, since each item now costs a statement of its own.
+                tracing::warn!(
+                    kind = Self::KIND,
+                    items = items.len(),
+                    error = %err,
+                    "a group of writes failed as a whole: writing its items one by one"
+                );
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     match counted::<Self>(lane, std::slice::from_ref(item)).await {
@@ -305,7 +298,14 @@ impl BatchWrite for Activations {
         ids.sort_unstable();
         ids.dedup();
         if ids.len() < items.len() {
-            return Err(StoreError::Other(SAME_MEETING_TWICE.into()));
+            let mut answers = Vec::with_capacity(items.len());
+            for item in items {
+                let done = activate(lane, std::slice::from_ref(item)).await;
+                answers.push(
+                    done.and_then(|mut done| done.remove(&item.id).ok_or(StoreError::NotFound)),
+                );
+            }
+            return Ok(answers);
         }
         let mut done = activate(lane, items).await?;
         Ok(items
@@ -488,19 +488,15 @@ async fn insert_grants(lane: &mut Lane, items: &[Vec<ModeratorGrant>]) -> Result
             })
             .collect();
         let mut q = Statement::new("");
-        match (rows.is_empty(), pages.is_empty()) {
-            (_, true) => {
-                q.push(INSERT_ROWS).rows(true, rows);
-            }
-            (true, false) => {}
-            (false, false) => {
-                q.push("WITH r AS (")
-                    .push(INSERT_ROWS)
-                    .rows(true, rows)
-                    .push(") ");
-            }
+        let with_pages = !pages.is_empty();
+        if !rows.is_empty() {
+            // Followed by the pages, the rows' insert is a `WITH` of the pages' statement.
+            q.push(if with_pages { "WITH r AS (" } else { "" })
+                .push(INSERT_ROWS)
+                .rows(true, rows)
+                .push(if with_pages { ") " } else { "" });
         }
-        if !pages.is_empty() {
+        if with_pages {
             q.push(
                 "INSERT INTO moderator_grant_pages (id, caller, what, at, meeting_ids) \
                  SELECT i, c, w, a, CAST(m AS uuid[]) FROM (",
@@ -747,14 +743,11 @@ mod tests {
     use super::*;
     use crate::meetings::{GrantKind, MeetingStore};
     use sqlx::Connection;
+    use std::future::Future;
 
-    /// In PostgreSQL a group mixing list pages and grants handed out alone is written by one
-    /// statement (`write_together` answers `Ok`, so nothing falls back to writing item by
-    /// item), and so is a group of pages only or of single grants only: each page is one row,
-    /// and each meeting's grants read back from both tables, a meeting named twice on a page
-    /// counted twice. Skipped without `TEST_DATABASE_URL`.
-    #[tokio::test]
-    async fn a_group_of_pages_and_single_grants_is_one_statement() {
+    /// Runs `body` against a store over a fresh PostgreSQL database, dropped however `body`
+    /// ends; skipped without `TEST_DATABASE_URL`.
+    async fn with_database<F: Future<Output = ()> + Send + 'static>(body: fn(SqlStore) -> F) {
         let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
             eprintln!("TEST_DATABASE_URL is not set: skipping");
             return;
@@ -774,7 +767,16 @@ mod tests {
             .expect("create database");
         // The body runs in a task of its own, so that the database is dropped however it ends.
         let url = format!("{server}/{name}{query}");
-        let outcome = tokio::spawn(pages_and_single_grants(url)).await;
+        let outcome = tokio::spawn(async move {
+            let store = SqlStore::connect(&url, &Default::default())
+                .await
+                .expect("store");
+            body(store.clone()).await;
+            if let Db::Postgres(pool) = &store.db {
+                pool.close().await;
+            }
+        })
+        .await;
         sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
             .execute(&mut admin)
             .await
@@ -784,11 +786,17 @@ mod tests {
         }
     }
 
-    async fn pages_and_single_grants(url: String) {
-        let store = SqlStore::connect(&url, &Default::default())
-            .await
-            .expect("store");
+    /// In PostgreSQL a group mixing list pages and grants handed out alone is written by one
+    /// statement (`write_together` answers `Ok`, so nothing falls back to writing item by
+    /// item), and so is a group of pages only or of single grants only: each page is one row,
+    /// and each meeting's grants read back from both tables, a meeting named twice on a page
+    /// counted twice.
+    #[tokio::test]
+    async fn a_group_of_pages_and_single_grants_is_one_statement() {
+        with_database(pages_and_single_grants).await;
+    }
 
+    async fn pages_and_single_grants(store: SqlStore) {
         let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let at = crate::meetings::now();
         let g = |meeting_id, caller: &str| ModeratorGrant {
@@ -834,7 +842,64 @@ mod tests {
         };
         assert_eq!(count("moderator_grant_pages").await.expect("pages"), 3);
         assert_eq!(count("moderator_grants").await.expect("rows"), 4);
+    }
 
-        pool.close().await;
+    /// A group that activates one meeting twice (a create and the reconciler at once) writes
+    /// them one at a time, each answered by its own statement: the first activates it (and
+    /// records its grant), the second finds it no longer waiting, and the group as a whole
+    /// does not fail.
+    #[tokio::test]
+    async fn the_same_meeting_twice_in_one_group_is_activated_once() {
+        with_database(same_meeting_twice).await;
+    }
+
+    async fn same_meeting_twice(store: SqlStore) {
+        let at = crate::meetings::now();
+        let meeting = Meeting {
+            id: Uuid::now_v7(),
+            room_id: None,
+            kind: crate::meetings::Kind::Permanent,
+            name: "Twice".into(),
+            description: None,
+            owner_ref: "o".into(),
+            created_by: "key:o".into(),
+            embed: crate::meetings::EmbedPlan::Premium,
+            schedule: None,
+            settings: Default::default(),
+            state: crate::meetings::State::Provisioning,
+            failure: None,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+            ended_at: None,
+        };
+        store.insert(&meeting).await.expect("insert");
+        let activation = |caller: &str| Activation {
+            id: meeting.id,
+            room_id: "twice0000000000000000000".into(),
+            at,
+            grant: Some(ModeratorGrant {
+                meeting_id: meeting.id,
+                caller: caller.into(),
+                what: GrantKind::Url,
+                at,
+            }),
+        };
+        let mut lane = Lane::new(store.clone());
+        let answers =
+            Activations::write_together(&mut lane, &[activation("key:o"), activation("key:o")])
+                .await
+                .expect("the group does not fail as a whole");
+        lane.release();
+        assert_eq!(answers.len(), 2);
+        let active = answers[0].as_ref().expect("the first activates it");
+        assert_eq!(active.state, crate::meetings::State::Active);
+        assert_eq!(active.room_id.as_deref(), Some("twice0000000000000000000"));
+        assert!(
+            matches!(answers[1], Err(StoreError::NotFound)),
+            "{:?}",
+            answers[1]
+        );
+        assert_eq!(store.grants(meeting.id).await.expect("grants").len(), 1);
     }
 }
