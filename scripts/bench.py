@@ -4,15 +4,24 @@
   bench.py line FILE                  one wrk --latency output as one line
   bench.py hold --port P --pid PID    hold 1,000 keep-alive connections open, print PID's RSS
   bench.py report --dir DIR [--write docs/benchmarks.md --command CMD]
-                                      the figures, the ratios against issue 11's targets and,
-                                      with --write, the marked section of docs/benchmarks.md
+                                      the figures, the ratios against issue 11's targets, the
+                                      CPU per request and, with --write, the marked section of
+                                      docs/benchmarks.md
+  bench.py profile --scenario S --wrk FILE --seconds N --process NAME=PID...  < perf script
+                                      one profiled run's samples (`perf script -F
+                                      pid,comm,ip,sym,dso`) by process, then each process's top
+                                      functions
 
-The run directory holds one wrk output per run, `wrk/<scenario>.<server>.r<round>.txt`, and
-`facts` (key=value lines: memory, row count, machine).
+The run directory holds one wrk output per run, `wrk/<scenario>.<server>.r<round>.txt`, the CPU
+snapshots around it, `cpu/<scenario>.<server>.r<round>.before` and `.after` ("group pid ticks"
+lines: group server, sandbox, postgres for the server's database's connections, postgres_bg for
+the other postgres processes), and `facts` (key=value lines: memory, row count,
+machine).
 """
 
 import argparse
 import glob
+import io
 import os
 import re
 import socket
@@ -32,12 +41,14 @@ def parse_wrk(path):
         return float(m.group(1)) * UNIT[m.group(2)] if m else None
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    requests = re.search(r"^\s*(\d+) requests in", text, re.M)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if not rps:
         sys.exit(f"bench.py: no Requests/sec in {path}:\n{text}")
     return {
         "rps": float(rps.group(1)),
+        "requests": int(requests.group(1)) if requests else 0,
         "p50": latency(50),
         "p99": latency(99),
         "errors": (sum(map(int, sock.groups())) if sock else 0)
@@ -61,22 +72,56 @@ def describe(run, rate=True):
     return head + "(" + ", ".join(parts) + ")" if rate else ", ".join(parts)
 
 
+def cpu_ticks(path):
+    """{group: {pid: ticks}} from one CPU snapshot, or None if there is none."""
+    if not os.path.exists(path):
+        return None
+    groups = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) == 3:
+            groups.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    return groups
+
+
+def cpu_per_request(directory, name, requests, tick):
+    """{group: µs of CPU per request} over one run: each process's ticks after less before,
+    charged to its group after the run (a process started meanwhile counts from zero; one that
+    ended meanwhile is in the postmaster's count of its ended children, "postgres_gone")."""
+    before = cpu_ticks(os.path.join(directory, "cpu", name + ".before"))
+    after = cpu_ticks(os.path.join(directory, "cpu", name + ".after"))
+    if before is None or after is None or not requests:
+        return None
+    was = {}
+    for group, pids in before.items():
+        for pid, ticks in pids.items():
+            was[(group == "postgres_gone", pid)] = ticks
+    used = {}
+    for group, pids in after.items():
+        ticks = sum(t - was.get((group == "postgres_gone", pid), 0) for pid, t in pids.items())
+        used[group] = ticks * tick * 1e6 / requests
+    return used
+
+
 def load(directory):
     """{(scenario, server): the median run by requests/s}, every run, and the facts."""
     runs, every = {}, []
-    for path in sorted(glob.glob(os.path.join(directory, "wrk", "*.r*.txt"))):
-        scenario, server, _ = os.path.basename(path).split(".", 2)
-        run = parse_wrk(path)
-        every.append((scenario, server, run))
-        runs.setdefault((scenario, server), []).append(run)
-    median = {
-        key: sorted(rs, key=lambda r: r["rps"])[(len(rs) - 1) // 2] for key, rs in runs.items()
-    }
     facts = {}
     for line in open(os.path.join(directory, "facts")):
         key, _, value = line.strip().partition("=")
         if key:
             facts[key] = value
+    tick = 1 / int(facts.get("clk_tck", "100"))
+    for path in sorted(glob.glob(os.path.join(directory, "wrk", "*.r*.txt"))):
+        scenario, server, _ = os.path.basename(path).split(".", 2)
+        run = parse_wrk(path)
+        name = os.path.basename(path)[: -len(".txt")]
+        run["cpu"] = cpu_per_request(directory, name, run["requests"], tick)
+        every.append((scenario, server, run))
+        runs.setdefault((scenario, server), []).append(run)
+    median = {
+        key: sorted(rs, key=lambda r: r["rps"])[(len(rs) - 1) // 2] for key, rs in runs.items()
+    }
     return median, every, facts
 
 
@@ -168,6 +213,39 @@ def report(directory):
           ((f"{held:.1f} MiB ({held_open:,} held)" if held else "?",
             held is not None and held < 150 and held_open >= 1000), None))
 
+    def cpu(scenario, server):
+        run = get(scenario, server)
+        used = run and run.get("cpu")
+        if not used:
+            return "—"
+        if "postgres_bg" not in used:  # no postgres process seen: PostgreSQL is elsewhere
+            return f"{used.get('server', 0):,.0f} + ? + {used.get('sandbox', 0):,.0f}"
+        own, pg, sandbox = used.get("server", 0), used.get("postgres", 0), used.get("sandbox", 0)
+        background = used.get("postgres_bg", 0) + used.get("postgres_gone", 0)
+        return (f"{own:,.0f} + {pg:,.0f} + {sandbox:,.0f} = **{own + pg + sandbox:,.0f}** "
+                f"(+{background:,.0f})")
+    counted = False
+    cpu_rows = [
+        "| CPU per request, µs (median run): server + PostgreSQL + sandbox = total "
+        "(+ PostgreSQL's other work) | roomgate | "
+        "roomgate, URLs withheld | two-write reference | Node stand-in |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario, what, servers in (
+        ("create64", "creates, 64 clients", ("roomgate", "withheld", "reference", "node")),
+        ("read64", "reads by id, 64 clients", ("roomgate", "withheld", "reference")),
+        ("list64", "list pages of 50, 64 clients", ("roomgate", "withheld")),
+        ("list1", "list pages of 50, 1 client", ("roomgate", "withheld")),
+        ("create1", "creates, 1 client", ("roomgate", "withheld", "reference")),
+        ("read1", "reads by id, 1 client", ("roomgate", "withheld", "reference")),
+    ):
+        cells = [cpu(scenario, s) if s in servers else "—"
+                 for s in ("roomgate", "withheld", "reference", "node")]
+        counted |= any(c != "—" for c in cells)
+        cpu_rows.append(f"| {what} | " + " | ".join(cells) + " |")
+    if counted:  # runs from before the CPU was counted have no snapshots
+        figures += ["", *cpu_rows]
+
     def shown(result):
         if result is None:
             return "—"
@@ -249,6 +327,68 @@ def hold(port, pid, count):
     print(f"rss_held_kb={peak}\nheld_open={min(answered, still_open)}")
 
 
+def sample(line):
+    """(command, pid, function, object) from one line of `perf script -F pid,comm,ip,sym,dso`,
+    or None: the command name is the first 16 columns (perf pads it to 16), then the pid, the
+    address, and the function up to the object in the last parentheses."""
+    comm, rest = line[:16].strip(), line[16:].split(None, 2)
+    if len(rest) < 3 or not re.fullmatch(r"-?\d+", rest[0]):
+        return None
+    where = rest[2].rstrip()
+    deleted = where.endswith(" (deleted))")
+    if deleted:
+        where = where[: -len(" (deleted))")] + ")"
+    function, paren, dso = where.rpartition(" (")
+    if not paren or not dso.endswith(")"):
+        return None
+    return comm, rest[0], function, dso[:-1]
+
+
+def profile(lines, scenario, wrk, seconds, processes, top=12):
+    """One profiled run: the machine's samples by process (the named ones by pid, PostgreSQL's
+    by its command name, pid 0 as "idle": the idle loop and what interrupts it), then the top
+    functions of each process that took at least 5% of the samples."""
+    names = {pid: name for name, pid in processes}
+    by_process, functions, total = {}, {}, 0
+    for line in lines:
+        parsed = sample(line)
+        if not parsed:
+            continue
+        comm, pid, sym, dso = parsed
+        if pid in names:
+            who = names[pid]
+        elif comm == "postgres":
+            who = "PostgreSQL"
+        elif pid == "0":
+            who = "idle"
+        else:
+            who = comm
+        total += 1
+        by_process[who] = by_process.get(who, 0) + 1
+        where = "kernel" if dso.startswith("[kernel") else os.path.basename(dso)
+        key = (who, f"{sym if sym != '[unknown]' else '?'} ({where})")
+        functions[key] = functions.get(key, 0) + 1
+    run = parse_wrk(wrk)
+    out = [
+        f"roomgate (defaults) under `perf record -a -e cpu-clock -F 997`, {scenario}: "
+        f"{run['rps']:,.0f} requests/s in this run ({describe(run, False)}), {seconds} s, "
+        f"{total:,} samples on every CPU: each share is a share of the machine's CPU time.",
+        "",
+        "Samples by process:",
+    ]
+    for who, n in sorted(by_process.items(), key=lambda kv: -kv[1]):
+        if n / max(total, 1) >= 0.005:
+            out.append(f"  {100 * n / total:5.1f}%  {who}")
+    for who, n in sorted(by_process.items(), key=lambda kv: -kv[1]):
+        if who == "idle" or n / max(total, 1) < 0.05:
+            continue
+        out += ["", f"{who}: top functions (share of {who}'s samples)"]
+        mine = sorted(((c, f) for (w, f), c in functions.items() if w == who), reverse=True)
+        for c, f in mine[:top]:
+            out.append(f"  {100 * c / n:5.1f}%  {f}")
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -262,11 +402,20 @@ def main():
     rep.add_argument("--dir", required=True)
     rep.add_argument("--write", metavar="MARKDOWN")
     rep.add_argument("--command", default="./scripts/bench.sh")
+    prof = sub.add_parser("profile")
+    prof.add_argument("--scenario", required=True)
+    prof.add_argument("--wrk", required=True)
+    prof.add_argument("--seconds", required=True)
+    prof.add_argument("--process", action="append", default=[], metavar="NAME=PID")
     args = parser.parse_args()
     if args.command == "line":
         print(describe(parse_wrk(args.file)))
     elif args.command == "hold":
         hold(args.port, args.pid, args.count)
+    elif args.command == "profile":
+        processes = [tuple(p.split("=", 1)) for p in args.process]
+        lines = io.TextIOWrapper(sys.stdin.buffer, encoding="latin-1")  # perf pads in bytes
+        print(profile(lines, args.scenario, args.wrk, args.seconds, processes))
     else:
         about, figures, targets, met, total = report(args.dir)
         print(f"Measured {about}\n")

@@ -13,6 +13,14 @@
 # BENCH_SECONDS (10): seconds per wrk run. BENCH_ROUNDS (3): runs per server and scenario, the
 #   order rotated each round (roomgate, withheld, reference, node; withheld, reference, node, roomgate; ...); the
 #   median run (by requests/s) is reported. CARGO_TARGET_DIR (target): where the builds are.
+# Every run also counts the CPU time (from /proc) of the server under test, of PostgreSQL (its
+#   connections to the server's database, and the rest of the local postgres processes apart) and
+#   of the sandbox, per request answered: where each figure's time went.
+# BENCH_PROFILE=1: after the rounds of each 64-client scenario, one more roomgate run (defaults;
+#   not counted in the figures) under `perf record -a`; its profile (the machine's samples by
+#   process, then each process's top functions) is printed and, with --write, kept as
+#   docs/profiles/<scenario>.txt. Needs perf and the right to profile every process (root, or
+#   kernel.perf_event_paranoid <= 0).
 # --write: rewrites the marked section of docs/benchmarks.md with the table and this command.
 # Builds nothing. Everything shares this machine's cores: compare ratios, not absolute figures.
 set -euo pipefail
@@ -41,13 +49,19 @@ for f in "$bin" "$reference"; do
   [[ -z $newer ]] || {
     echo "$f is older than $newer: $build (if cargo says it is fresh: touch $f)" >&2; exit 1; }
 done
-for tool in wrk node psql python3 curl; do
+for tool in wrk node psql python3 curl pgrep; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (wrk: apt-get install wrk)" >&2; exit 1; }
 done
+profile=${BENCH_PROFILE:-0}
+if [[ $profile == 1 ]]; then
+  command -v perf >/dev/null || { echo "BENCH_PROFILE=1 needs perf (apt-get install linux-perf)" >&2; exit 1; }
+  perf record -a -o /dev/null -- true >/dev/null 2>&1 ||
+    { echo "BENCH_PROFILE=1: perf may not profile every process here (run as root, or lower kernel.perf_event_paranoid)" >&2; exit 1; }
+fi
 
 load=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews every figure: say so
 dir=$(mktemp -d)
-mkdir "$dir/wrk"
+mkdir "$dir/wrk" "$dir/cpu" "$dir/profiles"
 pids=()
 databases=()
 admin_psql() { psql "$BENCH_DATABASE_URL" -v ON_ERROR_STOP=1 -qAtX "$@"; }
@@ -107,6 +121,7 @@ sandbox_port=$(free_port) rg_port=$(free_port) wh_port=$(free_port) ref_port=$(f
 upstream=http://127.0.0.1:$sandbox_port/video/v1
 
 start sandbox "$bin" sandbox --listen "127.0.0.1:$sandbox_port" --app-id "$ENABLEX_APP_ID" --app-key "$ENABLEX_APP_KEY"
+sandbox_pid=$started
 until_answers sandbox "$started" "http://127.0.0.1:$sandbox_port/"
 start roomgate env DATABASE_URL="$(db_url "$rg_db")" ENABLEX_API_URL="$upstream" EMBED_SUBDOMAIN=bench \
   ROOMGATE_LISTEN="127.0.0.1:$rg_port" RATE_LIMIT_PER_MINUTE=0 BACKGROUND_JOBS=false RUST_LOG=warn \
@@ -117,12 +132,17 @@ until_answers roomgate "$rg_pid" "http://127.0.0.1:$rg_port/healthz"
 start withheld env DATABASE_URL="$(db_url "$rg_db")" ENABLEX_API_URL="$upstream" EMBED_SUBDOMAIN=bench \
   ROOMGATE_LISTEN="127.0.0.1:$wh_port" RATE_LIMIT_PER_MINUTE=0 BACKGROUND_JOBS=false RUST_LOG=warn \
   MODERATOR_URL_IN_ANSWERS=false "$bin" serve
+wh_pid=$started
 until_answers withheld "$started" "http://127.0.0.1:$wh_port/healthz"
 start reference env DATABASE_URL="$(db_url "$ref_db")" ENABLEX_API_URL="$upstream" \
   LISTEN="127.0.0.1:$ref_port" "$reference"
+ref_pid=$started
 until_answers reference "$started" "http://127.0.0.1:$ref_port/"
 start node env PORT="$node_port" ENABLEX_API_URL="$upstream" node bench/node-sample/server.js
+node_pid=$started
 until_answers node "$started" "http://127.0.0.1:$node_port/"
+declare -A server_pid=([roomgate]=$rg_pid [withheld]=$wh_pid [reference]=$ref_pid [node]=$node_pid)
+declare -A server_db=([roomgate]=$rg_db [withheld]=$rg_db [reference]=$ref_db [node]="")
 sleep 1
 echo "rss_idle_kb=$(rss_kb "$rg_pid" VmRSS)" >>"$dir/facts"
 
@@ -147,11 +167,61 @@ declare -A creates=(
   [node]="-s $dir/post.lua $node/api/create-room"
 )
 
-# wrk_run NAME CONNECTIONS SECONDS ARGS...: one wrk run, kept as $dir/wrk/NAME.txt.
+# cpu_snapshot SERVER_PID DATABASE: "group pid ticks" lines, utime + stime in clock ticks (the
+# fields after the command name's closing parenthesis), for the server, the sandbox and every local
+# postgres process: "postgres" for the connections to DATABASE (PostgreSQL names it in each
+# connection's command line), "postgres_bg" for the rest (autovacuum, checkpointer, WAL writer,
+# other databases' connections), and "postgres_gone" for the CPU of postgres processes that ended
+# (the postmaster's cutime + cstime: an autovacuum worker or a connection that came and went).
+cpu_snapshot() {
+  local group pid title ppid
+  for pid in "$1" "$sandbox_pid" $(pgrep -x postgres || true); do
+    case $pid in
+      "$1") group=server ;;
+      "$sandbox_pid") group=sandbox ;;
+      *) title=$(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline) || continue
+         if [[ -n $2 && " $title " == *" $2 "* && $title != *"autovacuum worker"* ]]; then
+           group=postgres
+         else
+           group=postgres_bg
+         fi
+         ppid=$(awk '{sub(/.*\) /, ""); print $2}' 2>/dev/null </proc/"$pid"/stat) || continue
+         if [[ $(cat 2>/dev/null /proc/"$ppid"/comm) != postgres ]]; then # the postmaster
+           awk -v p="$pid" '{sub(/.*\) /, ""); print "postgres_gone", p, $14 + $15}' 2>/dev/null \
+             </proc/"$pid"/stat || true
+         fi ;;
+    esac
+    awk -v g="$group" -v p="$pid" '{sub(/.*\) /, ""); print g, p, $12 + $13}' 2>/dev/null </proc/"$pid"/stat || true
+  done
+}
+# wrk_run NAME SERVER CONNECTIONS SECONDS ARGS...: one wrk run, kept as $dir/wrk/NAME.txt, with
+# the CPU snapshots around it as $dir/cpu/NAME.before and .after.
 wrk_run() {
-  local name=$1 conns=$2 secs=$3; shift 3
+  local name=$1 pid=${server_pid[$2]} db=${server_db[$2]} conns=$3 secs=$4; shift 4
+  cpu_snapshot "$pid" "$db" >"$dir/cpu/$name.before"
   wrk -t1 -c"$conns" -d"${secs}s" --latency "$@" >"$dir/wrk/$name.txt" 2>&1 ||
     { echo "wrk failed ($name):" >&2; cat "$dir/wrk/$name.txt" >&2; exit 1; }
+  cpu_snapshot "$pid" "$db" >"$dir/cpu/$name.after"
+}
+# profiled SCENARIO CONNECTIONS ARGS_ARRAY: with BENCH_PROFILE=1, one more roomgate run under
+# `perf record -a`, summed up by process and function in $dir/profiles/SCENARIO.txt.
+profiled() {
+  [[ $profile == 1 ]] || return 0
+  local scenario=$1 conns=$2 data="$dir/profiles/$1.data"; local -n runs=$3
+  perf record -a -e cpu-clock -F 997 -o "$data" -- wrk -t1 -c"$conns" -d"${seconds}s" --latency ${runs[roomgate]} \
+    >"$dir/profiles/$scenario.wrk.txt" 2>"$dir/profiles/$scenario.perf.log" ||
+    { echo "perf record failed ($scenario):" >&2; cat "$dir/profiles/$scenario.perf.log" >&2; exit 1; }
+  # An optional profile that cannot be read is said so, and the run goes on.
+  if perf script -i "$data" -F pid,comm,ip,sym,dso 2>"$dir/profiles/$scenario.script.log" |
+       python3 scripts/bench.py profile --scenario "$scenario" --wrk "$dir/profiles/$scenario.wrk.txt" \
+         --seconds "$seconds" --process roomgate="$rg_pid" --process sandbox="$sandbox_pid" \
+         >"$dir/profiles/$scenario.txt"; then
+    cat "$dir/profiles/$scenario.txt"
+  else
+    echo "the $scenario profile could not be read:" >&2; cat "$dir/profiles/$scenario.script.log" >&2
+    rm -f "$dir/profiles/$scenario.txt"
+  fi
+  rm -f "$data"
 }
 # side_by_side SCENARIO CONNECTIONS ARGS_ARRAY SERVER...: one run per server, BENCH_ROUNDS times,
 # the order rotated every round.
@@ -160,7 +230,7 @@ side_by_side() {
   local servers=("$@")
   for r in $(seq 1 "$rounds"); do
     for s in "${servers[@]}"; do
-      wrk_run "$scenario.$s.r$r" "$conns" "$seconds" ${args[$s]}
+      wrk_run "$scenario.$s.r$r" "$s" "$conns" "$seconds" ${args[$s]}
       printf '%-9s %-10s round %s: %s\n' "$scenario" "$s" "$r" \
         "$(python3 scripts/bench.py line "$dir/wrk/$scenario.$s.r$r.txt")"
     done
@@ -171,6 +241,7 @@ side_by_side() {
 echo "roomgate (defaults and URLs withheld), reference and Node stand-in against one sandbox; ${seconds}s per run, $rounds round(s), $(nproc) cores"
 for s in roomgate withheld reference node; do wrk -t1 -c64 -d1s ${creates[$s]} >/dev/null; done # warm-up
 side_by_side create64 64 creates roomgate withheld reference node
+profiled create64 64 creates
 # Reads cycle over 1,000 of the meetings just made, the same list for every client, as real
 # traffic reads many meetings (one hot row would make every audit row lock the same meeting).
 rg_psql() { psql "$(db_url "$rg_db")" -v ON_ERROR_STOP=1 -qAtX "$@"; }
@@ -191,6 +262,7 @@ reads_lua get.lua "$dir/ref_ids"
 declare -A reads=([roomgate]="-s $dir/rg_get.lua $rg/" [withheld]="-s $dir/rg_get.lua $wh/"
                   [reference]="-s $dir/get.lua $ref/")
 side_by_side read64 64 reads roomgate withheld reference
+profiled read64 64 reads
 side_by_side create1 1 creates roomgate withheld reference
 side_by_side read1 1 reads roomgate withheld reference
 
@@ -225,6 +297,7 @@ declare -A lists=([roomgate]="-s $dir/rg_list.lua $rg/meetings?limit=50"
                   [withheld]="-s $dir/rg_list.lua $wh/meetings?limit=50")
 for s in roomgate withheld; do wrk -t1 -c64 -d1s ${lists[$s]} >/dev/null; done # warm-up
 side_by_side list64 64 lists roomgate withheld
+profiled list64 64 lists
 side_by_side list1 1 lists roomgate withheld
 
 sleep 1
@@ -232,15 +305,24 @@ sleep 1
 python3 scripts/bench.py hold --port "$rg_port" --pid "$rg_pid" --count "$held_connections" >>"$dir/facts"
 
 redacted=$(python3 -c 'import re, sys; print(re.sub(r"://([^:/@]+):[^@]*@", r"://\1:…@", sys.argv[1]))' "$BENCH_DATABASE_URL")
-cmdline="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }BENCH_SECONDS=$seconds BENCH_ROUNDS=$rounds BENCH_DATABASE_URL=$redacted ./scripts/bench.sh${1:+ $1}"
+cmdline="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }${BENCH_PROFILE:+BENCH_PROFILE=$BENCH_PROFILE }BENCH_SECONDS=$seconds BENCH_ROUNDS=$rounds BENCH_DATABASE_URL=$redacted ./scripts/bench.sh${1:+ $1}"
 { echo "seconds=$seconds"; echo "rounds=$rounds"; echo "cores=$(nproc)"; echo "load=$load"
   echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "postgres=$(admin_psql -c 'SHOW server_version' | cut -d' ' -f1)"
   echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- "${sources[@]}" || echo +changes)"
-  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"; } >>"$dir/facts"
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"; echo "clk_tck=$(getconf CLK_TCK)"; } >>"$dir/facts"
 echo
 if $write; then
   python3 scripts/bench.py report --dir "$dir" --write docs/benchmarks.md --command "$cmdline"
+  if [[ $profile == 1 ]]; then
+    mkdir -p docs/profiles
+    for f in "$dir"/profiles/*64.txt; do
+      [[ -e $f ]] || continue
+      { echo "$cmdline"; echo "$(grep '^date=' "$dir/facts" | cut -d= -f2), roomgate at $(grep '^commit=' "$dir/facts" | cut -d= -f2)"; echo
+        cat "$f"; } >"docs/profiles/$(basename "$f")"
+    done
+    echo "(profiles written to docs/profiles/)"
+  fi
 else
   python3 scripts/bench.py report --dir "$dir" --command "$cmdline"
 fi
