@@ -15,7 +15,8 @@
 The run directory holds one wrk output per run, `wrk/<scenario>.<server>.r<round>.txt`, the CPU
 snapshots around it, `cpu/<scenario>.<server>.r<round>.before` and `.after` ("group pid ticks"
 lines: group server, sandbox, postgres for the server's database's connections, postgres_bg for
-the other postgres processes), and `facts` (key=value lines: memory, row count,
+the other postgres processes, postgres_gone for the postmaster's count of its ended children),
+and `facts` (key=value lines: memory, row count,
 machine).
 """
 
@@ -96,9 +97,16 @@ def cpu_per_request(directory, name, requests, tick):
     for group, pids in before.items():
         for pid, ticks in pids.items():
             was[(group == "postgres_gone", pid)] = ticks
+    # A process that ended meanwhile is in the postmaster's count with its whole life: take off
+    # what it had used before the run (it has been reaped, since it left /proc).
+    alive = {pid for group, pids in after.items() if group != "postgres_gone" for pid in pids}
+    ended = sum(ticks for group, pids in before.items() if group in ("postgres", "postgres_bg")
+                for pid, ticks in pids.items() if pid not in alive)
     used = {}
     for group, pids in after.items():
         ticks = sum(t - was.get((group == "postgres_gone", pid), 0) for pid, t in pids.items())
+        if group == "postgres_gone":
+            ticks -= ended
         used[group] = ticks * tick * 1e6 / requests
     return used
 
@@ -218,7 +226,9 @@ def report(directory):
         used = run and run.get("cpu")
         if not used:
             return "—"
-        if "postgres_bg" not in used:  # no postgres process seen: PostgreSQL is elsewhere
+        # No connection of the server's seen (a server with a database always has its pool's):
+        # its PostgreSQL is elsewhere, and its CPU is not counted.
+        if server != "node" and "postgres" not in used:
             return f"{used.get('server', 0):,.0f} + ? + {used.get('sandbox', 0):,.0f}"
         own, pg, sandbox = used.get("server", 0), used.get("postgres", 0), used.get("sandbox", 0)
         background = used.get("postgres_bg", 0) + used.get("postgres_gone", 0)

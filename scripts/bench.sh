@@ -13,13 +13,13 @@
 # BENCH_SECONDS (10): seconds per wrk run. BENCH_ROUNDS (3): runs per server and scenario, the
 #   order rotated each round (roomgate, withheld, reference, node; withheld, reference, node, roomgate; ...); the
 #   median run (by requests/s) is reported. CARGO_TARGET_DIR (target): where the builds are.
-# Every run also counts the CPU time (from /proc) of the server under test, of PostgreSQL (its
-#   connections to the server's database, and the rest of the local postgres processes apart) and
-#   of the sandbox, per request answered: where each figure's time went.
-# BENCH_PROFILE=1: after the rounds of each 64-client scenario, one more roomgate run (defaults;
-#   not counted in the figures) under `perf record -a`; its profile (the machine's samples by
-#   process, then each process's top functions) is printed and, with --write, kept as
-#   docs/profiles/<scenario>.txt. Needs perf and the right to profile every process (root, or
+# Every run also counts the CPU time (from /proc) of the server under test, of PostgreSQL (the
+#   connections to the server's database, which both roomgates share; the rest of the local
+#   postgres processes apart, including work left by the run before) and of the sandbox, per
+#   request answered: where each figure's time went.
+# BENCH_PROFILE=1: after every counted run, one more roomgate run (defaults) of each 64-client
+#   scenario under `perf record -a`; its profile (the machine's samples by process, then each
+#   process's top functions) is printed and, with --write, kept as docs/profiles/<scenario>.txt. Needs perf and the right to profile every process (root, or
 #   kernel.perf_event_paranoid <= 0).
 # --write: rewrites the marked section of docs/benchmarks.md with the table and this command.
 # Builds nothing. Everything shares this machine's cores: compare ratios, not absolute figures.
@@ -172,7 +172,8 @@ declare -A creates=(
 # postgres process: "postgres" for the connections to DATABASE (PostgreSQL names it in each
 # connection's command line), "postgres_bg" for the rest (autovacuum, checkpointer, WAL writer,
 # other databases' connections), and "postgres_gone" for the CPU of postgres processes that ended
-# (the postmaster's cutime + cstime: an autovacuum worker or a connection that came and went).
+# (the postmaster's cutime + cstime: an autovacuum worker or a connection that came, or was
+# there before, and went).
 cpu_snapshot() {
   local group pid title ppid
   for pid in "$1" "$sandbox_pid" $(pgrep -x postgres || true); do
@@ -210,11 +211,13 @@ profiled() {
   local scenario=$1 conns=$2 data="$dir/profiles/$1.data"; local -n runs=$3
   perf record -a -e cpu-clock -F 997 -o "$data" -- wrk -t1 -c"$conns" -d"${seconds}s" --latency ${runs[roomgate]} \
     >"$dir/profiles/$scenario.wrk.txt" 2>"$dir/profiles/$scenario.perf.log" ||
-    { echo "perf record failed ($scenario):" >&2; cat "$dir/profiles/$scenario.perf.log" >&2; exit 1; }
+    { echo "perf record failed ($scenario); no profile:" >&2; cat "$dir/profiles/$scenario.perf.log" >&2
+      rm -f "$data"; return 0; }
   # An optional profile that cannot be read is said so, and the run goes on.
   if perf script -i "$data" -F pid,comm,ip,sym,dso 2>"$dir/profiles/$scenario.script.log" |
        python3 scripts/bench.py profile --scenario "$scenario" --wrk "$dir/profiles/$scenario.wrk.txt" \
          --seconds "$seconds" --process roomgate="$rg_pid" --process sandbox="$sandbox_pid" \
+         --process withheld="$wh_pid" --process reference="$ref_pid" --process node="$node_pid" \
          >"$dir/profiles/$scenario.txt"; then
     cat "$dir/profiles/$scenario.txt"
   else
@@ -241,7 +244,6 @@ side_by_side() {
 echo "roomgate (defaults and URLs withheld), reference and Node stand-in against one sandbox; ${seconds}s per run, $rounds round(s), $(nproc) cores"
 for s in roomgate withheld reference node; do wrk -t1 -c64 -d1s ${creates[$s]} >/dev/null; done # warm-up
 side_by_side create64 64 creates roomgate withheld reference node
-profiled create64 64 creates
 # Reads cycle over 1,000 of the meetings just made, the same list for every client, as real
 # traffic reads many meetings (one hot row would make every audit row lock the same meeting).
 rg_psql() { psql "$(db_url "$rg_db")" -v ON_ERROR_STOP=1 -qAtX "$@"; }
@@ -262,7 +264,6 @@ reads_lua get.lua "$dir/ref_ids"
 declare -A reads=([roomgate]="-s $dir/rg_get.lua $rg/" [withheld]="-s $dir/rg_get.lua $wh/"
                   [reference]="-s $dir/get.lua $ref/")
 side_by_side read64 64 reads roomgate withheld reference
-profiled read64 64 reads
 side_by_side create1 1 creates roomgate withheld reference
 side_by_side read1 1 reads roomgate withheld reference
 
@@ -297,12 +298,15 @@ declare -A lists=([roomgate]="-s $dir/rg_list.lua $rg/meetings?limit=50"
                   [withheld]="-s $dir/rg_list.lua $wh/meetings?limit=50")
 for s in roomgate withheld; do wrk -t1 -c64 -d1s ${lists[$s]} >/dev/null; done # warm-up
 side_by_side list64 64 lists roomgate withheld
-profiled list64 64 lists
 side_by_side list1 1 lists roomgate withheld
 
 sleep 1
 { echo "rss_after_kb=$(rss_kb "$rg_pid" VmRSS)"; echo "hwm_after_kb=$(rss_kb "$rg_pid" VmHWM)"; } >>"$dir/facts"
 python3 scripts/bench.py hold --port "$rg_port" --pid "$rg_pid" --count "$held_connections" >>"$dir/facts"
+# The profiles last, so that their runs' rows and leftovers touch no counted run.
+profiled create64 64 creates
+profiled read64 64 reads
+profiled list64 64 lists
 
 redacted=$(python3 -c 'import re, sys; print(re.sub(r"://([^:/@]+):[^@]*@", r"://\1:…@", sys.argv[1]))' "$BENCH_DATABASE_URL")
 cmdline="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }${BENCH_PROFILE:+BENCH_PROFILE=$BENCH_PROFILE }BENCH_SECONDS=$seconds BENCH_ROUNDS=$rounds BENCH_DATABASE_URL=$redacted ./scripts/bench.sh${1:+ $1}"
