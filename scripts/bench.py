@@ -16,8 +16,7 @@ The run directory holds one wrk output per run, `wrk/<scenario>.<server>.r<round
 snapshots around it, `cpu/<scenario>.<server>.r<round>.before` and `.after` ("group pid ticks"
 lines: group server, sandbox, postgres for the server's database's connections, postgres_bg for
 the other postgres processes, postgres_gone for the postmaster's count of its ended children),
-and `facts` (key=value lines: memory, row count,
-machine).
+and `facts` (key=value lines: memory, row count, machine).
 """
 
 import argparse
@@ -345,8 +344,7 @@ def sample(line):
     if len(rest) < 3 or not re.fullmatch(r"-?\d+", rest[0]):
         return None
     where = rest[2].rstrip()
-    deleted = where.endswith(" (deleted))")
-    if deleted:
+    if where.endswith(" (deleted))"):
         where = where[: -len(" (deleted))")] + ")"
     function, paren, dso = where.rpartition(" (")
     if not paren or not dso.endswith(")"):

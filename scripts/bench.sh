@@ -19,8 +19,8 @@
 #   request answered: where each figure's time went.
 # BENCH_PROFILE=1: after every counted run, one more roomgate run (defaults) of each 64-client
 #   scenario under `perf record -a`; its profile (the machine's samples by process, then each
-#   process's top functions) is printed and, with --write, kept as docs/profiles/<scenario>.txt. Needs perf and the right to profile every process (root, or
-#   kernel.perf_event_paranoid <= 0).
+#   process's top functions) is printed and, with --write, kept as docs/profiles/<scenario>.txt.
+#   Needs perf and the right to profile every process (root, or kernel.perf_event_paranoid <= 0).
 # --write: rewrites the marked section of docs/benchmarks.md with the table and this command.
 # Builds nothing. Everything shares this machine's cores: compare ratios, not absolute figures.
 set -euo pipefail
@@ -175,8 +175,10 @@ declare -A creates=(
 # (the postmaster's cutime + cstime: an autovacuum worker or a connection that came, or was
 # there before, and went).
 cpu_snapshot() {
-  local group pid title ppid
+  local group pid title stat fields
   for pid in "$1" "$sandbox_pid" $(pgrep -x postgres || true); do
+    stat=$(cat 2>/dev/null /proc/"$pid"/stat) || continue
+    read -ra fields <<<"${stat##*) }" # [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime
     case $pid in
       "$1") group=server ;;
       "$sandbox_pid") group=sandbox ;;
@@ -186,13 +188,11 @@ cpu_snapshot() {
          else
            group=postgres_bg
          fi
-         ppid=$(awk '{sub(/.*\) /, ""); print $2}' 2>/dev/null </proc/"$pid"/stat) || continue
-         if [[ $(cat 2>/dev/null /proc/"$ppid"/comm) != postgres ]]; then # the postmaster
-           awk -v p="$pid" '{sub(/.*\) /, ""); print "postgres_gone", p, $14 + $15}' 2>/dev/null \
-             </proc/"$pid"/stat || true
+         if [[ $(cat 2>/dev/null /proc/"${fields[1]}"/comm) != postgres ]]; then # the postmaster
+           echo "postgres_gone $pid $((fields[13] + fields[14]))"
          fi ;;
     esac
-    awk -v g="$group" -v p="$pid" '{sub(/.*\) /, ""); print g, p, $12 + $13}' 2>/dev/null </proc/"$pid"/stat || true
+    echo "$group $pid $((fields[11] + fields[12]))"
   done
 }
 # wrk_run NAME SERVER CONNECTIONS SECONDS ARGS...: one wrk run, kept as $dir/wrk/NAME.txt, with
